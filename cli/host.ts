@@ -1,0 +1,114 @@
+// `roam host`: a standalone Wasm host for one tier, serving the host API (docs/host-api.md) on --listen.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseHostPort } from '../core/http.ts';
+import { httpCaller } from '../wasm-host/http-caller.ts';
+import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
+import { HostServer } from '../wasm-host/server.ts';
+import { type Command, parse, UsageError } from './args.ts';
+import { onShutdown } from './lifecycle.ts';
+
+const usage = `Usage: roam host --tier <${TIERS.join('|')}> --listen HOST:PORT [options]
+
+Options:
+  --tier TIER            which kind of host this is (required)
+  --listen HOST:PORT     address of the host API (port 0 picks a free port)
+  --id ID                host id (default: TIER-PORT)
+  --location SITE        site label used to cost store access (default: the id)
+  --exec inline|worker   default execution mode for endpoints (default: worker)
+  --workers N            worker threads (default: number of CPUs)
+  --timeout-ms MS        per-invocation deadline (default: 2000)
+  --memory-pages N       per-instance memory limit in 64 KiB pages (default: 256)
+  --store NAME=SPEC[@LOC] a data store on or reachable from this host; SPEC is memory, sqlite:PATH,
+                         or http://HOST:PORT of the host that owns it (repeatable)
+  --data-dir DIR         keep module blobs under DIR/modules
+  --mesh URL             where calls to endpoints not active here are sent (a proxy or host)
+  --token TOKEN          require this bearer token on admin routes (default: $ROAM_TOKEN)`;
+
+export const hostCommand: Command = {
+  name: 'host',
+  summary: 'run a standalone Wasm host (in-process, cluster, edge or device tier)',
+  usage,
+  async run(argv) {
+    const { values } = parse(
+      argv,
+      {
+        tier: { type: 'string' },
+        listen: { type: 'string' },
+        id: { type: 'string' },
+        location: { type: 'string' },
+        exec: { type: 'string' },
+        workers: { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        'memory-pages': { type: 'string' },
+        store: { type: 'string', multiple: true },
+        'data-dir': { type: 'string' },
+        mesh: { type: 'string' },
+        token: { type: 'string' },
+      },
+      usage,
+    );
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    const tier = values.tier as Tier | undefined;
+    if (!tier || !(TIERS as readonly string[]).includes(tier)) {
+      throw new UsageError(`--tier must be one of ${TIERS.join(', ')}\n\n${usage}`);
+    }
+    if (!values.listen) throw new UsageError(`--listen HOST:PORT is required\n\n${usage}`);
+    const exec = values.exec ?? 'worker';
+    if (exec !== 'inline' && exec !== 'worker') throw new UsageError(`--exec must be inline or worker`);
+    const listen = parseHostPort(values.listen, '--listen');
+    const positive = (flag: string, v: string | undefined): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0)
+        throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
+      return n;
+    };
+    const workers = positive('--workers', values.workers);
+    const timeoutMs = positive('--timeout-ms', values['timeout-ms']);
+    const memoryPages = positive('--memory-pages', values['memory-pages']);
+    const token = values.token ?? process.env.ROAM_TOKEN;
+    const id = values.id ?? `${tier}-${listen.port || process.pid}`;
+    const location = values.location ?? id;
+    const moduleDir = values['data-dir'] ? join(values['data-dir'], 'modules') : undefined;
+    if (moduleDir) mkdirSync(moduleDir, { recursive: true });
+    const stores = (values.store ?? []).map((flag) => createStore(parseStoreFlag(flag), location, token));
+    const caller = values.mesh ? httpCaller(values.mesh) : undefined;
+
+    const host = new WasmHost({
+      id,
+      tier,
+      location,
+      exec,
+      stores,
+      ...(caller ? { caller } : {}),
+      ...(moduleDir ? { moduleDir } : {}),
+      ...(workers ? { workers: { maxThreads: workers, minThreads: workers } } : {}),
+      limits: { ...(timeoutMs ? { timeoutMs } : {}), ...(memoryPages ? { memoryPages } : {}) },
+      log: (endpoint, level, message) =>
+        console.error(
+          JSON.stringify({ level: ['debug', 'info', 'warn', 'error'][level] ?? 'info', endpoint, message }),
+        ),
+    });
+    const server = new HostServer(host, token ? { token } : {});
+    const address = await server.listen(listen.port, listen.host);
+    console.log(
+      JSON.stringify({
+        event: 'listening',
+        component: 'host',
+        id,
+        tier,
+        address: `${address.address}:${address.port}`,
+      }),
+    );
+    await onShutdown(async () => {
+      await server.close();
+      await caller?.close();
+      await host.close();
+    });
+    return 0;
+  },
+};

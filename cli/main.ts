@@ -1,0 +1,44 @@
+// The `roam` command: one entry point, one subcommand per component.
+import { RoamError } from '../core/errors.ts';
+import { type Command, UsageError } from './args.ts';
+import { hostCommand } from './host.ts';
+
+const commands: Command[] = [hostCommand];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: roam <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "roam <command> --help" for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`roam: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  try {
+    return (await command.run(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`roam ${name}: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof RoamError) {
+      console.error(`roam ${name}: ${err.message} (${err.code})`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+// Small helpers shared by Roam's HTTP servers: bounded body reads, JSON replies, and error replies that carry
+// the error's code in a header and a JSON body a client can act on.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { InvalidArgumentError, PayloadTooLargeError, type RoamError, toRoamError } from './errors.ts';
+
+/** Reads a request body, refusing (413) past `limit` bytes without buffering the excess. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limit}`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new PayloadTooLargeError(`request body exceeds the limit of ${limit} bytes`));
+        req.removeAllListeners('data');
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Answers with the error's status, `x-roam-error: CODE`, and `{error, message, endpoint}`. */
+export function sendError(res: ServerResponse, err: unknown): RoamError {
+  const e = toRoamError(err);
+  if (res.headersSent) {
+    res.destroy(e);
+    return e;
+  }
+  const text = JSON.stringify(e.toJSON());
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'x-roam-error': e.code,
+  };
+  if (e.endpoint) headers['x-roam-endpoint'] = e.endpoint;
+  res.writeHead(e.status, headers);
+  res.end(text);
+  return e;
+}
+
+/** Parses "HOST:PORT" (or ":PORT", or "[::1]:PORT") for --listen style flags. */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`${flag} expects HOST:PORT, got "${value}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}

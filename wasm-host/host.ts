@@ -1,0 +1,301 @@
+// The Wasm host: activates endpoint versions (compile, warm, ready), invokes them inline on the event loop or
+// on worker threads, drains them on deactivation, and keeps per-endpoint stats and host-call accounting.
+// The proxy embeds it as the in-process host; `roam host` serves it over HTTP for the other tiers.
+import {
+  EndpointDrainingError,
+  EndpointNotActiveError,
+  InvalidArgumentError,
+  RoamError,
+} from '../core/errors.ts';
+import { Histogram, type HistogramSnapshot } from '../core/histogram.ts';
+import type { EndpointRequest, EndpointResponse } from './abi.ts';
+import { type EndpointUsage, newUsage } from './accounting.ts';
+import { bindHostServices, type EndpointCaller, type HostServices, type LogSink } from './host-services.ts';
+import type { LoadedModule } from './instance.ts';
+import { InstancePool } from './instance-pool.ts';
+import { type Limits, resolveLimits } from './limits.ts';
+import { ModuleStore } from './module-store.ts';
+import type { DataStore, MaybePromise } from './stores/index.ts';
+import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
+
+export const TIERS = ['in-process', 'cluster', 'edge', 'device'] as const;
+export type Tier = (typeof TIERS)[number];
+/** inline: on the caller's event loop (sub-microsecond dispatch, for small endpoints); worker: on piscina. */
+export type ExecMode = 'inline' | 'worker';
+
+export interface WasmHostOptions {
+  id: string;
+  tier: Tier;
+  /** Site label used to cost access to stores and calls; defaults to the host id. */
+  location?: string;
+  limits?: Partial<Limits>;
+  exec?: ExecMode;
+  workers?: WorkerPoolOptions;
+  stores?: DataStore[];
+  /** Routes endpoint-to-endpoint calls that this host cannot serve itself. */
+  caller?: EndpointCaller;
+  /** Module blobs on disk; in memory only when absent. */
+  moduleDir?: string;
+  log?: LogSink;
+}
+
+export interface ActivateOptions {
+  limits?: Partial<Limits>;
+  exec?: ExecMode;
+  /** Instances made before the endpoint reports ready (inline mode). */
+  warm?: number;
+}
+
+export interface EndpointStats {
+  endpoint: string;
+  digest: string;
+  exec: ExecMode;
+  inFlight: number;
+  draining: boolean;
+  usage: EndpointUsage;
+  latency: { p50: number; p90: number; p99: number; max: number; histogram: HistogramSnapshot };
+}
+
+interface Runner {
+  invoke(req: EndpointRequest, traceparent?: string): MaybePromise<EndpointResponse>;
+  close(): void;
+}
+
+class ActiveEndpoint {
+  readonly name: string;
+  readonly loaded: LoadedModule;
+  readonly exec: ExecMode;
+  readonly runner: Runner;
+  readonly usage: EndpointUsage;
+  readonly latency = new Histogram();
+  maxMs = 0;
+  inFlight = 0;
+  draining = false;
+  private idle: (() => void) | undefined;
+
+  constructor(name: string, loaded: LoadedModule, exec: ExecMode, runner: Runner, usage: EndpointUsage) {
+    this.name = name;
+    this.loaded = loaded;
+    this.exec = exec;
+    this.runner = runner;
+    this.usage = usage;
+  }
+
+  settled(): void {
+    if (--this.inFlight === 0 && this.idle) this.idle();
+  }
+
+  /** Resolves once no invocation is in flight (or after `timeoutMs`, returning false). */
+  drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true;
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+}
+
+export class WasmHost {
+  readonly id: string;
+  readonly tier: Tier;
+  readonly location: string;
+  readonly modules: ModuleStore;
+  private readonly limits: Limits;
+  private readonly exec: ExecMode;
+  private readonly stores = new Map<string, DataStore>();
+  private readonly active = new Map<string, ActiveEndpoint>();
+  /** Accounting survives version changes of an endpoint. */
+  private readonly usage = new Map<string, EndpointUsage>();
+  private readonly options: WasmHostOptions;
+  private workers: WorkerPool | undefined;
+  caller: EndpointCaller | undefined;
+
+  constructor(options: WasmHostOptions) {
+    if (!(TIERS as readonly string[]).includes(options.tier)) {
+      throw new InvalidArgumentError(`tier "${options.tier}" is not one of ${TIERS.join(', ')}`);
+    }
+    this.options = options;
+    this.id = options.id;
+    this.tier = options.tier;
+    this.location = options.location ?? options.id;
+    this.limits = resolveLimits(options.limits);
+    this.exec = options.exec ?? 'worker';
+    this.modules = new ModuleStore(options.moduleDir);
+    this.caller = options.caller;
+    for (const s of options.stores ?? []) this.stores.set(s.name, s);
+    if (this.exec === 'worker') this.workerPool();
+  }
+
+  private workerPool(): WorkerPool {
+    this.workers ??= new WorkerPool(this.options.workers);
+    return this.workers;
+  }
+
+  addStore(store: DataStore): void {
+    this.stores.set(store.name, store);
+  }
+
+  store(name: string): DataStore | undefined {
+    return this.stores.get(name);
+  }
+
+  storeList(): DataStore[] {
+    return [...this.stores.values()];
+  }
+
+  private servicesFor(endpoint: string, usage: EndpointUsage): HostServices {
+    const log: LogSink = this.options.log ?? (() => {});
+    // Calls to endpoints active here stay on this host; the rest go to the mesh.
+    const caller: EndpointCaller = (name, req, ctx) =>
+      this.active.has(name)
+        ? this.invoke(name, req, ctx.traceparent)
+        : this.caller
+          ? this.caller(name, req, ctx)
+          : Promise.reject(
+              new EndpointNotActiveError(`endpoint "${name}" is not active on host ${this.id}`, {
+                endpoint: name,
+              }),
+            );
+    return bindHostServices(endpoint, usage, (n) => this.stores.get(n), caller, log);
+  }
+
+  /**
+   * Makes `endpoint` serve module `digest`: compiles it, warms it, and only then swaps it in. A previous
+   * version keeps serving until the swap and then drains its in-flight invocations.
+   */
+  async activate(endpoint: string, digest: string, options: ActivateOptions = {}): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(endpoint)) {
+      throw new InvalidArgumentError(
+        `endpoint name "${endpoint}" must be 1-128 characters of [A-Za-z0-9._-]`,
+      );
+    }
+    const loaded = await this.modules.load(digest);
+    const limits = resolveLimits({ ...this.options.limits, ...options.limits });
+    const exec = options.exec ?? this.exec;
+    let usage = this.usage.get(endpoint);
+    if (!usage) {
+      usage = newUsage();
+      this.usage.set(endpoint, usage);
+    }
+    const services = this.servicesFor(endpoint, usage);
+    let runner: Runner;
+    if (exec === 'inline') {
+      const pool = new InstancePool(endpoint, loaded, services, limits);
+      // Warming instantiates at least once, so a module that fails at start-up fails activation, not a request.
+      pool.warm(Math.max(1, options.warm ?? 1));
+      runner = { invoke: (req, tp) => pool.invoke(req, tp), close: () => pool.close() };
+    } else {
+      const workers = this.workerPool();
+      workers.publish(loaded);
+      // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
+      new InstancePool(endpoint, loaded, services, limits).warm(1);
+      runner = {
+        invoke: (req, tp) => workers.invoke(endpoint, loaded, limits, services, req, tp),
+        close: () => {},
+      };
+    }
+    const next = new ActiveEndpoint(endpoint, loaded, exec, runner, usage);
+    const previous = this.active.get(endpoint);
+    this.active.set(endpoint, next);
+    if (previous) void this.retire(previous, limits.timeoutMs);
+  }
+
+  private async retire(ep: ActiveEndpoint, timeoutMs: number): Promise<boolean> {
+    const drained = await ep.drain(timeoutMs);
+    ep.runner.close();
+    return drained;
+  }
+
+  /** Stops routing new invocations to `endpoint`, waits for in-flight ones (up to `timeoutMs`), unloads it. */
+  async deactivate(endpoint: string, timeoutMs = this.limits.timeoutMs): Promise<{ drained: boolean }> {
+    const ep = this.active.get(endpoint);
+    if (!ep)
+      throw new EndpointNotActiveError(`endpoint "${endpoint}" is not active on host ${this.id}`, {
+        endpoint,
+      });
+    ep.draining = true;
+    const drained = await this.retire(ep, timeoutMs);
+    if (this.active.get(endpoint) === ep) this.active.delete(endpoint);
+    return { drained };
+  }
+
+  isActive(endpoint: string): boolean {
+    const ep = this.active.get(endpoint);
+    return ep !== undefined && !ep.draining;
+  }
+
+  activeDigest(endpoint: string): string | undefined {
+    return this.active.get(endpoint)?.loaded.digest;
+  }
+
+  async invoke(endpoint: string, req: EndpointRequest, traceparent?: string): Promise<EndpointResponse> {
+    const ep = this.active.get(endpoint);
+    if (!ep)
+      throw new EndpointNotActiveError(`endpoint "${endpoint}" is not active on host ${this.id}`, {
+        endpoint,
+      });
+    if (ep.draining)
+      throw new EndpointDrainingError(`endpoint "${endpoint}" is draining on host ${this.id}`, { endpoint });
+    const u = ep.usage;
+    u.invocations++;
+    u.requestBytes += req.body.length;
+    ep.inFlight++;
+    const start = performance.now();
+    try {
+      const res = await ep.runner.invoke(req, traceparent);
+      u.responseBytes += res.body.length;
+      return res;
+    } catch (err) {
+      u.errors++;
+      // Errors from workers arrive rebuilt from their code, so classify by code rather than by class.
+      const code = err instanceof RoamError ? err.code : '';
+      if (code === 'ROAM_ERR_ENDPOINT_TIMEOUT') u.timeouts++;
+      else if (code === 'ROAM_ERR_ENDPOINT_TRAP' || code === 'ROAM_ERR_ENDPOINT_OUT_OF_MEMORY') u.traps++;
+      throw err;
+    } finally {
+      const ms = performance.now() - start;
+      u.timeMs += ms;
+      ep.latency.record(ms);
+      if (ms > ep.maxMs) ep.maxMs = ms;
+      ep.settled();
+    }
+  }
+
+  endpoints(): { endpoint: string; digest: string; exec: ExecMode; draining: boolean }[] {
+    return [...this.active.values()].map((ep) => ({
+      endpoint: ep.name,
+      digest: ep.loaded.digest,
+      exec: ep.exec,
+      draining: ep.draining,
+    }));
+  }
+
+  stats(): EndpointStats[] {
+    return [...this.active.values()].map((ep) => ({
+      endpoint: ep.name,
+      digest: ep.loaded.digest,
+      exec: ep.exec,
+      inFlight: ep.inFlight,
+      draining: ep.draining,
+      usage: ep.usage,
+      latency: {
+        p50: ep.latency.quantile(0.5),
+        p90: ep.latency.quantile(0.9),
+        p99: ep.latency.quantile(0.99),
+        max: ep.maxMs,
+        histogram: ep.latency.snapshot(),
+      },
+    }));
+  }
+
+  async close(): Promise<void> {
+    for (const ep of this.active.values()) ep.runner.close();
+    this.active.clear();
+    await this.workers?.close();
+    for (const s of this.stores.values()) await s.close();
+  }
+}

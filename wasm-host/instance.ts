@@ -1,0 +1,406 @@
+// One live instance of an endpoint module: the ABI's host functions bound to its memory, request in,
+// response out, limits enforced. An instance handles one invocation at a time and is thrown away after a
+// trap (a fresh one is cheap). Modules that import no I/O host function run synchronously; the others go
+// through JSPI so a store or endpoint call on the network suspends the module instead of blocking the thread.
+import { webcrypto } from 'node:crypto';
+import {
+  EndpointBadResponseError,
+  EndpointOutOfMemoryError,
+  EndpointTimeoutError,
+  EndpointTrapError,
+  ModuleUnsupportedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RoamError,
+} from '../core/errors.ts';
+import {
+  decodeRequest,
+  decodeResponse,
+  type EndpointRequest,
+  type EndpointResponse,
+  encodeKeyList,
+  encodeResponse,
+  requestSize,
+  writeRequest,
+} from './abi.ts';
+import type { HostServices } from './host-services.ts';
+import { INTERRUPT_IMPORT } from './interrupt.ts';
+import type { Limits } from './limits.ts';
+import type { ModuleInfo } from './module-check.ts';
+import type { MaybePromise } from './stores/index.ts';
+import { type InterruptSlot, interruptSlots } from './watchdog.ts';
+
+/** A module checked and instrumented by the module store, ready to instantiate. */
+export interface LoadedModule {
+  digest: string;
+  module: WebAssembly.Module;
+  info: ModuleInfo;
+}
+
+const SUSPENDING_IMPORTS = new Set(['kv_get', 'kv_put', 'kv_delete', 'kv_list', 'call']);
+const PAGE = 65536;
+const decoder = new TextDecoder();
+
+/** True when the module imports a host function that may wait on the network. */
+export function maySuspend(info: ModuleInfo): boolean {
+  return info.hostImports.some((name) => SUSPENDING_IMPORTS.has(name));
+}
+
+function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as Promise<T>)?.then === 'function';
+}
+
+export class EndpointInstance {
+  readonly endpoint: string;
+  readonly digest: string;
+  /** False once the instance trapped or timed out; the pool then drops it. */
+  usable = true;
+  private readonly memory: WebAssembly.Memory;
+  private readonly slot: InterruptSlot;
+  private readonly limits: Limits;
+  private readonly alloc: (size: number) => number;
+  private readonly handle: (ptr: number, len: number) => MaybePromise<number>;
+  private readonly suspends: boolean;
+  private bytes: Uint8Array;
+  private view: DataView;
+  private staged: Uint8Array | undefined;
+  private abortMessage: string | undefined;
+  private logLines = 0;
+  private traceparent: string | undefined;
+  private services: HostServices;
+
+  /** `services` serve the start function and every invocation that does not bring its own. */
+  constructor(endpoint: string, loaded: LoadedModule, services: HostServices, limits: Limits) {
+    this.endpoint = endpoint;
+    this.digest = loaded.digest;
+    this.limits = limits;
+    this.services = services;
+    const { min, max } = loaded.info.memory;
+    if (min > limits.memoryPages) {
+      throw new ModuleUnsupportedError(
+        `module needs ${min} memory pages at start, over this host's limit of ${limits.memoryPages}`,
+        { endpoint },
+      );
+    }
+    this.memory = new WebAssembly.Memory({
+      initial: min,
+      maximum: Math.min(max ?? Infinity, limits.memoryPages),
+    });
+    this.bytes = new Uint8Array(this.memory.buffer);
+    this.view = new DataView(this.memory.buffer);
+    this.suspends = maySuspend(loaded.info);
+    this.slot = interruptSlots().acquire();
+
+    // The start function and roam_abi_version are module code too: they run under the deadline.
+    const slots = interruptSlots();
+    slots.arm(this.slot, limits.timeoutMs);
+    let ex: WebAssembly.Exports;
+    let version: number;
+    try {
+      ex = new WebAssembly.Instance(loaded.module, this.imports()).exports;
+      version = (ex['roam_abi_version'] as () => number)();
+    } catch (err) {
+      throw this.fail(err, slots.disarm(this.slot));
+    }
+    slots.disarm(this.slot);
+    if (version !== 1) {
+      this.dispose();
+      throw new ModuleUnsupportedError(`module speaks ABI version ${version}; this host supports version 1`, {
+        endpoint,
+      });
+    }
+    this.alloc = ex['roam_alloc'] as (size: number) => number;
+    const handle = ex['roam_handle'] as (ptr: number, len: number) => number;
+    this.handle = this.suspends ? WebAssembly.promising(handle) : handle;
+  }
+
+  /**
+   * Runs one request. Synchronous for modules that cannot suspend, a promise for the others. `services`
+   * overrides the instance's own for this invocation (a worker serves each task's host calls over its port).
+   */
+  invoke(
+    req: EndpointRequest,
+    traceparent?: string,
+    services?: HostServices,
+  ): MaybePromise<EndpointResponse> {
+    const size = requestSize(req);
+    if (size > this.limits.maxRequestBytes) {
+      throw new PayloadTooLargeError(
+        `request of ${size} bytes exceeds the endpoint's limit of ${this.limits.maxRequestBytes}`,
+        { endpoint: this.endpoint },
+      );
+    }
+    const slots = interruptSlots();
+    this.logLines = 0;
+    this.abortMessage = undefined;
+    this.traceparent = traceparent;
+    if (services) this.services = services;
+    slots.arm(this.slot, this.limits.timeoutMs);
+    let result: MaybePromise<number>;
+    try {
+      const ptr = this.alloc(size);
+      if (ptr === 0) throw new EndpointOutOfMemoryError('module could not allocate the request buffer');
+      this.refreshViews();
+      if (ptr + size > this.bytes.length)
+        throw new EndpointBadResponseError('roam_alloc returned an out-of-bounds buffer');
+      writeRequest(req, this.bytes, ptr);
+      result = this.handle(ptr, size);
+    } catch (err) {
+      throw this.fail(err, slots.disarm(this.slot));
+    }
+    if (!isPromise(result)) {
+      slots.disarm(this.slot);
+      return this.readResponse(result);
+    }
+    return this.awaitResponse(result);
+  }
+
+  private async awaitResponse(pending: Promise<number>): Promise<EndpointResponse> {
+    const slots = interruptSlots();
+    // The watchdog stops compute; a module waiting on the network needs a timer as well.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new EndpointTimeoutError('', { endpoint: this.endpoint })),
+        this.limits.timeoutMs,
+      );
+    });
+    try {
+      const descriptor = await Promise.race([pending, timeout]);
+      slots.disarm(this.slot);
+      return this.readResponse(descriptor);
+    } catch (err) {
+      if (err instanceof EndpointTimeoutError) {
+        // The module is still suspended: keep its slot out of the pool until it settles.
+        this.usable = false;
+        const fired = slots.disarm(this.slot);
+        pending.catch(() => {}).finally(() => slots.release(this.slot));
+        throw this.fail(err, fired || true);
+      }
+      throw this.fail(err, slots.disarm(this.slot));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  dispose(): void {
+    if (this.usable) interruptSlots().release(this.slot);
+    this.usable = false;
+  }
+
+  private fail(err: unknown, timedOut: boolean): RoamError {
+    if (this.usable) {
+      this.usable = false;
+      interruptSlots().release(this.slot);
+    }
+    if (timedOut) {
+      return new EndpointTimeoutError(
+        `endpoint "${this.endpoint}" exceeded its ${this.limits.timeoutMs} ms deadline`,
+        {
+          endpoint: this.endpoint,
+          cause: err,
+        },
+      );
+    }
+    return this.classify(err, true);
+  }
+
+  private classify(err: unknown, running: boolean): RoamError {
+    const endpoint = this.endpoint;
+    if (err instanceof RoamError) return err;
+    if (this.abortMessage !== undefined) {
+      return new EndpointTrapError(`endpoint "${endpoint}" aborted: ${this.abortMessage}`, {
+        endpoint,
+        cause: err,
+      });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (running && this.memory.buffer.byteLength >= this.maxMemoryBytes()) {
+      return new EndpointOutOfMemoryError(
+        `endpoint "${endpoint}" trapped (${message}) at its memory limit of ${this.limits.memoryPages} pages`,
+        { endpoint, cause: err },
+      );
+    }
+    const what = err instanceof RangeError ? 'overflowed its stack' : 'trapped';
+    return new EndpointTrapError(`endpoint "${endpoint}" ${what}: ${message}`, { endpoint, cause: err });
+  }
+
+  private maxMemoryBytes(): number {
+    return this.limits.memoryPages * PAGE;
+  }
+
+  private readResponse(descriptor: number): EndpointResponse {
+    this.refreshViews();
+    const bad = (why: string) => {
+      this.usable = false;
+      interruptSlots().release(this.slot);
+      return new EndpointBadResponseError(`endpoint "${this.endpoint}" returned ${why}`, {
+        endpoint: this.endpoint,
+      });
+    };
+    if (descriptor <= 0 || descriptor + 8 > this.bytes.length)
+      throw bad('an out-of-bounds response descriptor');
+    const ptr = this.view.getUint32(descriptor, true);
+    const len = this.view.getUint32(descriptor + 4, true);
+    if (ptr + len > this.bytes.length) throw bad('an out-of-bounds response');
+    if (len > this.limits.maxResponseBytes) {
+      throw bad(`a response of ${len} bytes, over the limit of ${this.limits.maxResponseBytes}`);
+    }
+    let res: EndpointResponse;
+    try {
+      res = decodeResponse(this.bytes.subarray(ptr, ptr + len));
+    } catch (err) {
+      throw bad(`a malformed response (${(err as Error).message})`);
+    }
+    if (res.status < 100 || res.status > 599) throw bad(`an invalid status ${res.status}`);
+    return res;
+  }
+
+  private refreshViews(): void {
+    if (this.bytes.byteLength !== this.memory.buffer.byteLength || this.bytes.buffer !== this.memory.buffer) {
+      this.bytes = new Uint8Array(this.memory.buffer);
+      this.view = new DataView(this.memory.buffer);
+    }
+  }
+
+  /** Bounds-checked view of module memory; a bad pointer traps the module. */
+  private region(ptr: number, len: number, what: string): Uint8Array {
+    this.refreshViews();
+    const p = ptr >>> 0;
+    const l = len >>> 0;
+    if (p + l > this.bytes.length) {
+      throw new EndpointTrapError(
+        `endpoint "${this.endpoint}" passed an out-of-bounds ${what} to a host function`,
+        {
+          endpoint: this.endpoint,
+        },
+      );
+    }
+    return this.bytes.subarray(p, p + l);
+  }
+
+  private str(ptr: number, len: number, what: string): string {
+    return decoder.decode(this.region(ptr, len, what));
+  }
+
+  private stage(bytes: Uint8Array): number {
+    this.staged = bytes;
+    return bytes.length;
+  }
+
+  /** Decodes an AssemblyScript string (UTF-16, byte length in the header word before it) for abort messages. */
+  private asString(ptr: number): string {
+    this.refreshViews();
+    if (ptr < 4 || ptr > this.bytes.length) return '';
+    const len = this.view.getUint32(ptr - 4, true);
+    if (ptr + len > this.bytes.length || len > 4096) return '';
+    return Buffer.from(this.bytes.subarray(ptr, ptr + (len & ~1))).toString('utf16le');
+  }
+
+  private imports(): WebAssembly.Imports {
+    const limits = this.limits;
+    const storeOp = <T>(op: () => MaybePromise<T>, ok: (v: T) => number): MaybePromise<number> => {
+      try {
+        const r = op();
+        return isPromise(r) ? r.then(ok, () => -2) : ok(r);
+      } catch {
+        return -2;
+      }
+    };
+    const key = (ptr: number, len: number): string | undefined =>
+      len >>> 0 > limits.maxKeyBytes ? undefined : this.str(ptr, len, 'key');
+
+    const roam: Record<string, WebAssembly.ImportValue> = {
+      kv_get: (sp: number, sl: number, kp: number, kl: number) => {
+        const store = this.str(sp, sl, 'store name');
+        const k = key(kp, kl);
+        if (k === undefined) return -2;
+        return storeOp(
+          () => this.services.kvGet(store, k),
+          (v) => (v === undefined ? -1 : this.stage(v)),
+        );
+      },
+      kv_put: (sp: number, sl: number, kp: number, kl: number, vp: number, vl: number) => {
+        const store = this.str(sp, sl, 'store name');
+        const k = key(kp, kl);
+        if (k === undefined || vl >>> 0 > limits.maxValueBytes) return -2;
+        const value = this.region(vp, vl, 'value').slice();
+        return storeOp(
+          () => this.services.kvPut(store, k, value),
+          () => 0,
+        );
+      },
+      kv_delete: (sp: number, sl: number, kp: number, kl: number) => {
+        const store = this.str(sp, sl, 'store name');
+        const k = key(kp, kl);
+        if (k === undefined) return -2;
+        return storeOp(
+          () => this.services.kvDelete(store, k),
+          (deleted) => (deleted ? 1 : 0),
+        );
+      },
+      kv_list: (sp: number, sl: number, pp: number, pl: number, limit: number) => {
+        const store = this.str(sp, sl, 'store name');
+        const prefix = key(pp, pl);
+        if (prefix === undefined) return -2;
+        return storeOp(
+          () => this.services.kvList(store, prefix, Math.max(0, limit)),
+          (keys) => this.stage(encodeKeyList(keys)),
+        );
+      },
+      call: (np: number, nl: number, rp: number, rl: number) => {
+        const name = this.str(np, nl, 'endpoint name');
+        let req: EndpointRequest;
+        try {
+          req = decodeRequest(this.region(rp, rl, 'request'));
+        } catch {
+          return -4;
+        }
+        return this.services.call(name, req, this.traceparent).then(
+          (res) => this.stage(encodeResponse(res)),
+          (err) => (err instanceof NotFoundError ? -3 : -4),
+        );
+      },
+      result_read: (dst: number, len: number) => {
+        const staged = this.staged;
+        if (staged === undefined) return 0;
+        const n = Math.min(len >>> 0, staged.length);
+        this.region(dst, n, 'result buffer').set(staged.subarray(0, n));
+        this.staged = undefined;
+        return n;
+      },
+      log: (level: number, ptr: number, len: number) => {
+        if (++this.logLines > limits.maxLogLines) return;
+        this.services.log(level, this.str(ptr, Math.min(len >>> 0, 4096), 'log message'));
+      },
+      now_ns: () => performance.now() * 1e6,
+      random_fill: (ptr: number, len: number) => {
+        const region = this.region(ptr, len, 'random buffer');
+        for (let off = 0; off < region.length; off += 65536) {
+          webcrypto.getRandomValues(region.subarray(off, Math.min(off + 65536, region.length)));
+        }
+      },
+      [INTERRUPT_IMPORT.name]: this.slot.memory,
+    };
+    if (this.suspends) {
+      for (const name of SUSPENDING_IMPORTS) {
+        const fn = roam[name] as (...args: number[]) => unknown;
+        roam[name] = new WebAssembly.Suspending(fn) as unknown as WebAssembly.ImportValue;
+      }
+    }
+    return {
+      roam,
+      env: {
+        memory: this.memory,
+        abort: (msg: number, file: number, line: number, col: number) => {
+          this.abortMessage = `${this.asString(msg) || 'abort'} at ${this.asString(file) || '?'}:${line}:${col}`;
+          throw new EndpointTrapError(`endpoint "${this.endpoint}" aborted: ${this.abortMessage}`, {
+            endpoint: this.endpoint,
+          });
+        },
+        seed: () => Math.random() * 2 ** 52,
+        trace: (msg: number) => this.services.log(0, `trace: ${this.asString(msg)}`),
+      },
+    };
+  }
+}

@@ -1,0 +1,111 @@
+// Content-addressed module store: modules are named by the sha256 of their bytes, checked against the ABI
+// when they come in, verified against their digest whenever they are read back from disk, and compiled once
+// (instrumented for interrupts) however many instances and endpoints use them.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DigestMismatchError,
+  InvalidArgumentError,
+  ModuleInvalidError,
+  NotFoundError,
+} from '../core/errors.ts';
+import type { LoadedModule } from './instance.ts';
+import { addInterruptChecks } from './interrupt.ts';
+import { checkModule } from './module-check.ts';
+
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+export function digestOf(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export class ModuleStore {
+  private readonly dir: string | undefined;
+  private readonly blobs = new Map<string, Uint8Array>();
+  private readonly loaded = new Map<string, Promise<LoadedModule>>();
+
+  /** With `dir`, blobs also live on disk as DIR/<hex>.wasm and survive restarts. */
+  constructor(dir?: string) {
+    this.dir = dir;
+    if (dir) mkdirSync(dir, { recursive: true });
+  }
+
+  /**
+   * Checks a module and stores it; returns its digest. With `expected`, refuses bytes whose digest differs.
+   * Storing the same bytes twice is a no-op.
+   */
+  put(bytes: Uint8Array, expected?: string): string {
+    if (expected !== undefined && !DIGEST.test(expected)) {
+      throw new InvalidArgumentError(`digest "${expected}" is not of the form sha256:<64 hex digits>`);
+    }
+    const digest = digestOf(bytes);
+    if (expected !== undefined && expected !== digest) {
+      throw new DigestMismatchError(`module bytes have digest ${digest}, not the expected ${expected}`);
+    }
+    if (this.blobs.has(digest)) return digest;
+    checkModule(bytes);
+    const copy = Uint8Array.from(bytes);
+    if (this.dir) {
+      const file = this.file(digest);
+      writeFileSync(`${file}.tmp`, copy);
+      renameSync(`${file}.tmp`, file);
+    }
+    this.blobs.set(digest, copy);
+    return digest;
+  }
+
+  has(digest: string): boolean {
+    return this.blobs.has(digest) || this.readFromDisk(digest) !== undefined;
+  }
+
+  bytes(digest: string): Uint8Array {
+    const bytes = this.blobs.get(digest) ?? this.readFromDisk(digest);
+    if (bytes === undefined) throw new NotFoundError(`module ${digest} is not in this store`);
+    return bytes;
+  }
+
+  /** The compiled, instrumented module; compiled once per digest. */
+  load(digest: string): Promise<LoadedModule> {
+    let pending = this.loaded.get(digest);
+    if (pending === undefined) {
+      pending = this.compile(digest);
+      this.loaded.set(digest, pending);
+      pending.catch(() => this.loaded.delete(digest));
+    }
+    return pending;
+  }
+
+  private async compile(digest: string): Promise<LoadedModule> {
+    const bytes = this.bytes(digest);
+    const info = checkModule(bytes);
+    const instrumented = addInterruptChecks(bytes, info);
+    try {
+      const module = await WebAssembly.compile(instrumented);
+      return { digest, module, info };
+    } catch (err) {
+      throw new ModuleInvalidError(`module ${digest} failed to compile: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private file(digest: string): string {
+    return join(this.dir!, `${digest.slice('sha256:'.length)}.wasm`);
+  }
+
+  private readFromDisk(digest: string): Uint8Array | undefined {
+    if (!this.dir || !DIGEST.test(digest)) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(this.file(digest));
+    } catch {
+      return undefined;
+    }
+    if (digestOf(bytes) !== digest) {
+      throw new DigestMismatchError(`module file for ${digest} on disk is corrupt (digest differs)`);
+    }
+    this.blobs.set(digest, bytes);
+    return bytes;
+  }
+}

@@ -1,0 +1,35 @@
+// The watchdog thread (see watchdog.ts): sleeps while no invocation is armed, otherwise scans the slots every
+// tick and fires each armed one past its deadline.
+import { BroadcastChannel, workerData } from 'node:worker_threads';
+import { sharedNow, WATCHDOG } from './watchdog.ts';
+
+const TICK_MS = 2;
+const control = new Int32Array(workerData.control as SharedArrayBuffer);
+const slots: { state: Int32Array; deadline: Float64Array }[] = [];
+
+const channel = new BroadcastChannel(WATCHDOG.CHANNEL);
+channel.onmessage = (event) => {
+  const { id, buffer } = (event as MessageEvent).data as { id: number; buffer: SharedArrayBuffer };
+  slots[id] = { state: new Int32Array(buffer, 0, 1), deadline: new Float64Array(buffer, 8, 1) };
+};
+Atomics.store(control, WATCHDOG.CTL_READY, 1);
+Atomics.notify(control, WATCHDOG.CTL_READY);
+
+// Messages (slot registrations) are only delivered between scans, so the loop yields to the event loop.
+function scan(): void {
+  if (Atomics.load(control, WATCHDOG.CTL_ARMED) <= 0) {
+    // Block until something is armed, but wake regularly to take in slot registrations.
+    Atomics.wait(control, WATCHDOG.CTL_ARMED, Atomics.load(control, WATCHDOG.CTL_ARMED), 50);
+  } else {
+    const now = sharedNow();
+    for (const slot of slots) {
+      if (slot === undefined) continue;
+      const generation = Atomics.load(slot.state, 0);
+      if (generation > 0 && slot.deadline[0]! <= now) {
+        Atomics.compareExchange(slot.state, 0, generation, -generation);
+      }
+    }
+  }
+  setTimeout(scan, Atomics.load(control, WATCHDOG.CTL_ARMED) > 0 ? TICK_MS : 0);
+}
+scan();

@@ -1,0 +1,83 @@
+// Piscina worker entry: runs endpoint invocations off the host's event loop. Compiled modules arrive once per
+// worker on a broadcast channel (or with a task, for a worker started after the broadcast); each worker keeps
+// warm instances per endpoint version. Errors travel back as {code, message} so they keep their class.
+import { BroadcastChannel, type MessagePort, workerData } from 'node:worker_threads';
+import { move } from 'piscina';
+import { toRoamError } from '../core/errors.ts';
+import { decodeRequest, encodeResponse } from './abi.ts';
+import { portServices } from './host-calls.ts';
+import type { HostServices } from './host-services.ts';
+import type { LoadedModule } from './instance.ts';
+import { InstancePool } from './instance-pool.ts';
+import type { Limits } from './limits.ts';
+import { attachWatchdog } from './watchdog.ts';
+
+export interface WorkerTask {
+  endpoint: string;
+  digest: string;
+  limits: Limits;
+  /** The request, encoded per the ABI (transferred, not copied). */
+  request: Uint8Array;
+  traceparent?: string;
+  /** Present when the module imports host calls; see host-calls.ts. */
+  port?: MessagePort;
+  /** Sent again only when this worker reported the module missing. */
+  loaded?: LoadedModule;
+}
+
+/** The encoded response (moved, not copied), or why there is none. */
+export type WorkerResult = Uint8Array | { code: string; message: string } | { missing: true };
+
+attachWatchdog(workerData.watchdog as SharedArrayBuffer);
+const modules = new Map<string, LoadedModule>();
+const channel = new BroadcastChannel(workerData.moduleChannel as string);
+channel.onmessage = (event) => {
+  const loaded = (event as MessageEvent).data as LoadedModule;
+  modules.set(loaded.digest, loaded);
+};
+channel.unref();
+
+const pools = new Map<string, InstancePool>();
+
+// Instances' own services: only the start function uses them, and it may not make host calls from a worker.
+const noServices: HostServices = {
+  kvGet: () => Promise.reject(new Error('host calls are not available during start-up')),
+  kvPut: () => Promise.reject(new Error('host calls are not available during start-up')),
+  kvDelete: () => Promise.reject(new Error('host calls are not available during start-up')),
+  kvList: () => Promise.reject(new Error('host calls are not available during start-up')),
+  call: () => Promise.reject(new Error('host calls are not available during start-up')),
+  log: () => {},
+};
+
+// One pool per endpoint: a task for a new version replaces the old version's instances, which keeps a
+// worker's memory bounded by the endpoints it serves rather than by every version ever deployed.
+function poolFor(task: WorkerTask, loaded: LoadedModule): InstancePool {
+  let pool = pools.get(task.endpoint);
+  if (pool === undefined || pool.loaded.digest !== task.digest) {
+    pool?.close();
+    pool = new InstancePool(task.endpoint, loaded, noServices, task.limits);
+    pools.set(task.endpoint, pool);
+  }
+  return pool;
+}
+
+export default async function run(task: WorkerTask): Promise<WorkerResult> {
+  if (task.loaded) modules.set(task.digest, task.loaded);
+  const loaded = modules.get(task.digest);
+  if (loaded === undefined) return { missing: true };
+  const services = task.port ? portServices(task.port) : undefined;
+  try {
+    const response = await poolFor(task, loaded).invoke(
+      decodeRequest(task.request),
+      task.traceparent,
+      services,
+    );
+    // piscina transfers a moved value only when it is the whole result.
+    return move(encodeResponse(response)) as Uint8Array;
+  } catch (err) {
+    const e = toRoamError(err, task.endpoint);
+    return { code: e.code, message: e.message };
+  } finally {
+    task.port?.close();
+  }
+}
