@@ -2,8 +2,10 @@
 import { RoamError } from '../core/errors.ts';
 import { type Command, UsageError } from './args.ts';
 import { hostCommand } from './host.ts';
+import { proxyCommand } from './proxy.ts';
+import { upCommand } from './up.ts';
 
-const commands: Command[] = [hostCommand];
+const commands: Command[] = [upCommand, proxyCommand, hostCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

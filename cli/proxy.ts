@@ -1,0 +1,102 @@
+// `roam proxy`: the sidecar. Passes through to --upstream whatever no route claims, dispatches endpoints
+// wherever the route table (--routes FILE, or later the control plane) says they live.
+import { parseHostPort } from '../core/http.ts';
+import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
+import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
+import { type Command, parse, UsageError } from './args.ts';
+import { onShutdown } from './lifecycle.ts';
+
+const usage = `Usage: roam proxy --listen HOST:PORT [--upstream URL] [--admin HOST:PORT] [options]
+
+Options:
+  --listen HOST:PORT      inbound listener, HTTP/1.1 and HTTP/2 cleartext (port 0 picks a free port)
+  --upstream URL          the service this sidecar fronts (http://HOST:PORT); unrouted requests go there
+  --admin HOST:PORT       admin listener: /healthz /readyz /config /stats /metrics
+  --routes FILE           route table as JSON (docs/proxy.md), when running without a control plane
+  --id ID                 proxy id (default: proxy-PORT)
+  --store NAME=SPEC[@LOC] a data store for endpoints run in-process (repeatable; see roam host --help)
+  --exec inline|worker    how the embedded host runs endpoints (default: inline)
+  --drain-timeout-ms MS   on SIGTERM, how long in-flight requests may take to finish (default: 15000)
+  --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)`;
+
+export const proxyCommand: Command = {
+  name: 'proxy',
+  summary: 'run the sidecar proxy in front of a service',
+  usage,
+  async run(argv) {
+    const { values } = parse(
+      argv,
+      {
+        listen: { type: 'string' },
+        upstream: { type: 'string' },
+        admin: { type: 'string' },
+        routes: { type: 'string' },
+        id: { type: 'string' },
+        store: { type: 'string', multiple: true },
+        exec: { type: 'string' },
+        'drain-timeout-ms': { type: 'string' },
+        'max-body-bytes': { type: 'string' },
+      },
+      usage,
+    );
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    if (!values.listen) throw new UsageError(`--listen HOST:PORT is required\n\n${usage}`);
+    const listen = parseHostPort(values.listen, '--listen');
+    const admin = values.admin ? parseHostPort(values.admin, '--admin') : undefined;
+    if (values.upstream) {
+      try {
+        new URL(values.upstream);
+      } catch {
+        throw new UsageError(`--upstream expects a URL like http://127.0.0.1:8080, got "${values.upstream}"`);
+      }
+    }
+    const exec = values.exec ?? 'inline';
+    if (exec !== 'inline' && exec !== 'worker') throw new UsageError('--exec must be inline or worker');
+    const number = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0)
+        throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
+      return n;
+    };
+    const drainTimeoutMs = number('--drain-timeout-ms', values['drain-timeout-ms']);
+    const maxBodyBytes = number('--max-body-bytes', values['max-body-bytes']);
+    const id = values.id ?? `proxy-${listen.port || process.pid}`;
+    const host = new WasmHost({
+      id: `${id}/in-process`,
+      tier: 'in-process',
+      location: id,
+      exec,
+      stores: (values.store ?? []).map((f) => createStore(parseStoreFlag(f), id)),
+    });
+    const proxy = new SidecarProxy({
+      id,
+      host,
+      ...(values.upstream ? { upstream: values.upstream } : {}),
+      limits: { ...(drainTimeoutMs ? { drainTimeoutMs } : {}), ...(maxBodyBytes ? { maxBodyBytes } : {}) },
+    });
+    if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
+    const address = await proxy.listen(listen.port, listen.host);
+    const adminServer = admin ? new AdminServer(proxy, async () => '') : undefined;
+    const adminAddress = admin ? await adminServer!.listen(admin.port, admin.host) : undefined;
+    console.log(
+      JSON.stringify({
+        event: 'listening',
+        component: 'proxy',
+        id,
+        address: `${address.address}:${address.port}`,
+        ...(adminAddress ? { admin: `${adminAddress.address}:${adminAddress.port}` } : {}),
+        routeVersion: proxy.routeTable.version,
+      }),
+    );
+    await onShutdown(async () => {
+      const { drained } = await proxy.drain();
+      await adminServer?.close();
+      console.error(JSON.stringify({ event: 'stopped', drained }));
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,71 @@
+// Starts `roam` child processes (for `roam up` and for end-to-end tests) and stops them. Each prints a JSON
+// line {"event":"listening","address":...} when ready, so callers can bind port 0 and learn the address.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+const ROAM = new URL('../bin/roam.ts', import.meta.url).pathname;
+
+export interface RoamProcess {
+  child: ChildProcess;
+  /** "127.0.0.1:PORT" */
+  address: string;
+  url: string;
+  stderr: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<RoamProcess>();
+
+export async function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RoamProcess> {
+  const child = spawn(process.execPath, [ROAM, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`roam ${args.join(' ')} did not start:\n${err}`)),
+      20_000,
+    );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`roam ${args.join(' ')} exited with ${code}:\n${err}`));
+    });
+    lines.on('line', (line) => {
+      try {
+        const msg = JSON.parse(line) as { event?: string; address?: string };
+        if (msg.event === 'listening' && msg.address) {
+          clearTimeout(timer);
+          resolve(msg.address);
+        }
+      } catch {
+        // not a JSON line
+      }
+    });
+  });
+  const proc: RoamProcess = {
+    child,
+    address,
+    url: `http://${address}`,
+    stderr: () => err,
+    async stop(signal = 'SIGTERM') {
+      running.delete(proc);
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** Kills every process started here and not stopped yet. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop('SIGKILL')));
+}

@@ -1,0 +1,426 @@
+// The sidecar proxy: composes the listener, the route table, passthrough and the endpoint dispatch stack, the
+// embedded in-process Wasm host, and the admin listener. Requests read the route table current when they
+// arrived; a new table is built and its local modules warmed before it is swapped in.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import { Pool } from 'undici';
+import {
+  NotFoundError,
+  PayloadTooLargeError,
+  type RoamError,
+  toRoamError,
+  UpstreamError,
+} from '../core/errors.ts';
+import { Histogram } from '../core/histogram.ts';
+import type {
+  CallContext,
+  EndpointRequest,
+  EndpointResponse,
+  HeaderList,
+  WasmHost,
+} from '../wasm-host/index.ts';
+import { compose, type Dispatch, type EndpointCall, isIdempotent } from './dispatch.ts';
+import { balancerLayer } from './layers/balancer.ts';
+import { loadShedLayer } from './layers/load-shed.ts';
+import { outlierLayer } from './layers/outlier.ts';
+import { RetryBudget, retryLayer } from './layers/retry.ts';
+import { timeoutLayer } from './layers/timeout.ts';
+import { Listener } from './listener.ts';
+import { forward } from './passthrough.ts';
+import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
+import { TargetStates } from './target-state.ts';
+import { transport } from './transports.ts';
+import { upgrade } from './upgrade.ts';
+
+export interface ProxyLimits {
+  maxBodyBytes: number;
+  maxHeaderSize: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  drainTimeoutMs: number;
+  maxPendingPerTarget: number;
+}
+
+export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxHeaderSize: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+  drainTimeoutMs: 15_000,
+  maxPendingPerTarget: 1024,
+};
+
+export interface ProxyOptions {
+  id: string;
+  /** The service this sidecar fronts; requests no route claims go there unchanged. */
+  upstream?: string;
+  /** The embedded in-process host, if this proxy runs endpoints itself. */
+  host?: WasmHost;
+  limits?: Partial<ProxyLimits>;
+}
+
+/** Calls from standalone hosts to endpoints by name arrive under this reserved prefix. */
+export const MESH_CALL_PREFIX = '/.roam/call/';
+
+export interface EndpointStat {
+  requests: number;
+  errors: number;
+  latency: Histogram;
+  byCode: Record<string, number>;
+}
+
+const HOP_BY_HOP_OUT = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+]);
+
+function requestHeaders(raw: string[]): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (
+      name.charCodeAt(0) === 58 ||
+      name === 'connection' ||
+      name === 'keep-alive' ||
+      name === 'transfer-encoding'
+    ) {
+      continue;
+    }
+    if (name === 'host' || name === 'content-length') continue;
+    out.push([name, raw[i + 1]!]);
+  }
+  return out;
+}
+
+function readBody(req: IncomingMessage | Http2ServerRequest, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limit}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        reject(new PayloadTooLargeError(`request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+export class SidecarProxy {
+  readonly id: string;
+  readonly limits: ProxyLimits;
+  readonly host: WasmHost | undefined;
+  readonly targets = new TargetStates();
+  readonly endpointStats = new Map<string, EndpointStat>();
+  readonly passthroughStats = { requests: 0, errors: 0, latency: new Histogram() };
+  private table = RouteTable.empty();
+  private readonly upstream: Pool | undefined;
+  /** HTTP/2 cleartext to the upstream, for gRPC, which needs HTTP/2 end to end; other requests use HTTP/1.1. */
+  private readonly upstreamH2: Pool | undefined;
+  private readonly hostPools = new Map<string, Pool>();
+  private readonly listener: Listener;
+  private readonly dispatch: Dispatch;
+  private inFlight = 0;
+  private draining = false;
+  private drained: (() => void) | undefined;
+
+  constructor(options: ProxyOptions) {
+    this.id = options.id;
+    this.limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };
+    this.host = options.host;
+    this.upstream = options.upstream
+      ? new Pool(options.upstream, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 })
+      : undefined;
+    this.upstreamH2 = options.upstream
+      ? new Pool(options.upstream, {
+          connections: 4,
+          allowH2: true,
+          h2Options: { useH2c: true },
+          keepAliveTimeout: 30_000,
+        })
+      : undefined;
+    this.listener = new Listener(
+      {
+        maxHeaderSize: this.limits.maxHeaderSize,
+        headersTimeoutMs: this.limits.headersTimeoutMs,
+        requestTimeoutMs: this.limits.requestTimeoutMs,
+        keepAliveTimeoutMs: this.limits.keepAliveTimeoutMs,
+      },
+      (req, res) => this.onRequest(req, res),
+      (req, socket, head) => this.onUpgrade(req, socket, head),
+    );
+    this.dispatch = compose(
+      [
+        timeoutLayer,
+        retryLayer(new RetryBudget()),
+        balancerLayer(this.targets),
+        loadShedLayer(this.targets, this.limits.maxPendingPerTarget),
+        outlierLayer(this.targets),
+      ],
+      transport({
+        local: this.host,
+        upstream: this.upstream ?? new Pool('http://127.0.0.1:9'),
+        hostPool: (url) => this.hostPool(url),
+      }),
+    );
+    if (this.host) this.host.caller = (name, req, ctx) => this.callEndpoint(name, req, ctx);
+  }
+
+  get routeTable(): RouteTable {
+    return this.table;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  listen(port: number, host: string) {
+    return this.listener.listen(port, host);
+  }
+
+  private hostPool(url: string): Pool {
+    let pool = this.hostPools.get(url);
+    if (pool === undefined) {
+      pool = new Pool(url, { connections: 64, keepAliveTimeout: 30_000 });
+      this.hostPools.set(url, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * Builds and swaps in a new route table. Local endpoints are activated (compiled, warmed) on the embedded
+   * host first, so the new table never points at something that is not ready (make before break).
+   */
+  async applyRoutes(config: RouteConfig): Promise<RouteTable> {
+    const next = RouteTable.build(config);
+    for (const name of next.endpointNames()) {
+      const ep = next.endpoint(name)!;
+      if (!ep.targets.some((t) => t.spec.kind === 'local')) continue;
+      if (!this.host)
+        throw new UpstreamError(`endpoint "${name}" has a local target but this proxy embeds no host`);
+      if (this.host.activeDigest(name) !== ep.digest) await this.host.activate(name, ep.digest!);
+    }
+    const previous = this.table;
+    this.table = next;
+    // Break after make: unload local endpoints the new table no longer runs here.
+    if (this.host) {
+      for (const name of previous.endpointNames()) {
+        const stillLocal = next.endpoint(name)?.targets.some((t) => t.spec.kind === 'local');
+        if (!stillLocal && this.host.isActive(name)) void this.host.deactivate(name).catch(() => {});
+      }
+    }
+    return next;
+  }
+
+  private stat(endpoint: string): EndpointStat {
+    let s = this.endpointStats.get(endpoint);
+    if (s === undefined) {
+      s = { requests: 0, errors: 0, latency: new Histogram(), byCode: {} };
+      this.endpointStats.set(endpoint, s);
+    }
+    return s;
+  }
+
+  private onRequest(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ): void {
+    this.inFlight++;
+    const done = () => {
+      if (--this.inFlight === 0 && this.drained) this.drained();
+    };
+    if (this.draining && req.httpVersionMajor === 1) (res as ServerResponse).setHeader('connection', 'close');
+    this.handle(req, res).then(done, (err) => {
+      this.localReply(res, toRoamError(err));
+      done();
+    });
+  }
+
+  private async handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    const method = req.method ?? 'GET';
+    const table = this.table;
+
+    if (path.startsWith(MESH_CALL_PREFIX)) {
+      const rest = path.slice(MESH_CALL_PREFIX.length);
+      const slash = rest.indexOf('/');
+      const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+      const ep = table.endpoint(name);
+      if (!ep) throw new NotFoundError(`endpoint "${name}" is not known to this proxy`, { endpoint: name });
+      return this.serveEndpoint(req, res, table, undefined, name, slash < 0 ? '/' : rest.slice(slash), query);
+    }
+
+    const hostHeader = req.headers.host ?? req.headers[':authority'];
+    const host = typeof hostHeader === 'string' ? hostHeader.split(':')[0]!.toLowerCase() : undefined;
+    const route = table.match(method, host, path);
+    if (route) return this.serveEndpoint(req, res, table, route, route.endpoint, path, query);
+
+    if (!this.upstream) throw new NotFoundError(`no route for ${method} ${path} and no upstream configured`);
+    const start = performance.now();
+    const grpc =
+      req.httpVersionMajor === 2 && req.headers['content-type']?.startsWith('application/grpc') === true;
+    const result = await forward(grpc ? this.upstreamH2! : this.upstream, req, res);
+    const s = this.passthroughStats;
+    s.requests++;
+    s.latency.record(performance.now() - start);
+    if (result.error) {
+      s.errors++;
+      throw new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
+    }
+  }
+
+  private async serveEndpoint(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    table: RouteTable,
+    route: Route | undefined,
+    name: string,
+    path: string,
+    query: string,
+  ): Promise<void> {
+    const stat = this.stat(name);
+    stat.requests++;
+    const start = performance.now();
+    try {
+      const body = await readBody(req, this.limits.maxBodyBytes);
+      const traceparent = req.headers.traceparent;
+      const request: EndpointRequest = {
+        method: req.method ?? 'GET',
+        path,
+        query,
+        headers: requestHeaders(req.rawHeaders),
+        body,
+      };
+      const out = await this.invoke(
+        table,
+        route,
+        name,
+        request,
+        typeof traceparent === 'string' ? traceparent : undefined,
+        res,
+      );
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of out.headers) {
+        if (HOP_BY_HOP_OUT.has(k)) continue;
+        const prev = headers[k];
+        headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+      }
+      headers['content-length'] = String(out.body.length);
+      (res as ServerResponse).writeHead(out.status, headers);
+      res.end(out.body);
+      stat.byCode[out.status] = (stat.byCode[out.status] ?? 0) + 1;
+    } catch (err) {
+      stat.errors++;
+      const e = toRoamError(err, name);
+      stat.byCode[e.code] = (stat.byCode[e.code] ?? 0) + 1;
+      throw e;
+    } finally {
+      stat.latency.record(performance.now() - start);
+    }
+  }
+
+  private invoke(
+    table: RouteTable,
+    route: Route | undefined,
+    name: string,
+    req: EndpointRequest,
+    traceparent: string | undefined,
+    res: ServerResponse | Http2ServerResponse | undefined,
+  ): Promise<EndpointResponse> {
+    const endpoint = table.endpoint(name);
+    if (!endpoint)
+      return Promise.reject(new NotFoundError(`endpoint "${name}" has no targets`, { endpoint: name }));
+    const abort = new AbortController();
+    res?.once('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
+    });
+    const call: EndpointCall = {
+      endpoint,
+      route,
+      req,
+      traceparent,
+      signal: abort.signal,
+      idempotent: isIdempotent(req.method),
+      target: undefined,
+      attempt: 0,
+      tried: new Set(),
+      attempts: [],
+    };
+    return this.dispatch(call);
+  }
+
+  /** Endpoint-to-endpoint calls from the embedded host: through the same dispatch as inbound requests. */
+  callEndpoint(name: string, req: EndpointRequest, ctx: CallContext): Promise<EndpointResponse> {
+    return this.invoke(this.table, undefined, name, req, ctx.traceparent, undefined);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!this.upstream) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    upgrade(this.upstream, req, socket, head);
+  }
+
+  private localReply(res: ServerResponse | Http2ServerResponse, err: RoamError): void {
+    if (res.headersSent) {
+      res.destroy(err);
+      return;
+    }
+    const body = JSON.stringify(err.toJSON());
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-roam-error': err.code,
+    };
+    if (err.endpoint) headers['x-roam-endpoint'] = err.endpoint;
+    (res as ServerResponse).writeHead(err.status, headers);
+    res.end(body);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish (HTTP/1 responses carry
+   * `connection: close`, HTTP/2 sessions get GOAWAY) up to the drain timeout, then close everything.
+   */
+  async drain(timeoutMs = this.limits.drainTimeoutMs): Promise<{ drained: boolean }> {
+    this.draining = true;
+    this.listener.stopAccepting();
+    let drained = true;
+    if (this.inFlight > 0) {
+      drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+    }
+    this.listener.destroyAll();
+    await Promise.all([
+      this.upstream?.close(),
+      this.upstreamH2?.close(),
+      ...[...this.hostPools.values()].map((p) => p.close()),
+    ]);
+    await this.host?.close();
+    return { drained };
+  }
+}

@@ -1,0 +1,93 @@
+// Limits and failure paths, under both execution modes: a stuck endpoint is stopped at its deadline and the
+// host keeps serving; traps, memory exhaustion and oversize payloads become clear errors naming the endpoint;
+// a module with the wrong ABI version never becomes active.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureModule, request, text } from '../../test/support/modules.ts';
+import { type ExecMode, WasmHost } from '../index.ts';
+
+describe.each<ExecMode>(['inline', 'worker'])('%s execution', (exec) => {
+  let host: WasmHost;
+
+  beforeAll(async () => {
+    host = new WasmHost({
+      id: `limits-${exec}`,
+      tier: 'cluster',
+      exec,
+      workers: { minThreads: 2, maxThreads: 2 },
+      limits: { timeoutMs: 250, memoryPages: 32, maxRequestBytes: 64 * 1024, maxResponseBytes: 32 * 1024 },
+    });
+    for (const name of ['loop', 'trap', 'grow', 'echo']) {
+      await host.activate(name, host.modules.put(fixtureModule(name)));
+    }
+  });
+  afterAll(() => host.close());
+
+  it('round-trips method, path, query, headers and body through the ABI', async () => {
+    const body = new Uint8Array([0, 1, 2, 255, 254]);
+    const res = await host.invoke('echo', request('PUT', '/a/b%20c?x=1&y=é', body, [['x-custom', 'värde']]));
+    expect(res.status).toBe(200);
+    const headers = Object.fromEntries(res.headers);
+    expect(headers['x-method']).toBe('PUT');
+    expect(headers['x-path']).toBe('/a/b%20c');
+    expect(headers['x-query']).toBe('x=1&y=é');
+    expect(headers['x-echo-x-custom']).toBe('värde');
+    expect(Array.from(res.body)).toEqual(Array.from(body));
+  });
+
+  it('stops an endpoint stuck in a loop at its deadline, and the host keeps serving', async () => {
+    const stuck = host.invoke('loop', request('GET', '/'));
+    // In worker mode other endpoints answer while the loop spins; inline, they answer right after.
+    const other = host.invoke('echo', request('GET', '/still-here'));
+    await expect(stuck).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_TIMEOUT',
+      status: 504,
+      endpoint: 'loop',
+      message: expect.stringContaining('"loop"'),
+    });
+    expect(Object.fromEntries((await other).headers)['x-path']).toBe('/still-here');
+    // A fresh instance replaces the interrupted one.
+    await expect(host.invoke('loop', request('GET', '/'))).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_TIMEOUT',
+    });
+    const stats = host.stats().find((s) => s.endpoint === 'loop')!;
+    expect(stats.usage.timeouts).toBe(2);
+  });
+
+  it('turns a trap into a 500 naming the endpoint, then serves the next request', async () => {
+    await expect(host.invoke('trap', request('GET', '/'))).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_TRAP',
+      status: 500,
+      message: expect.stringContaining('"trap"'),
+    });
+    const res = await host.invoke('echo', request('GET', '/after-trap'));
+    expect(res.status).toBe(200);
+  });
+
+  it('stops an endpoint at its memory limit with 507', async () => {
+    await expect(host.invoke('grow', request('GET', '/'))).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_OUT_OF_MEMORY',
+      status: 507,
+    });
+  });
+
+  it('refuses a request over the size limit with 413 and a response over it with 502', async () => {
+    await expect(host.invoke('echo', request('POST', '/', new Uint8Array(70 * 1024)))).rejects.toMatchObject({
+      code: 'ROAM_ERR_PAYLOAD_TOO_LARGE',
+      status: 413,
+    });
+    await expect(host.invoke('echo', request('POST', '/', new Uint8Array(40 * 1024)))).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_BAD_RESPONSE',
+      status: 502,
+    });
+    expect(text((await host.invoke('echo', request('POST', '/', 'small'))).body)).toBe('small');
+  });
+
+  it('never activates a module that speaks another ABI version', async () => {
+    const digest = host.modules.put(fixtureModule('badabi'));
+    await expect(host.activate('badabi', digest)).rejects.toMatchObject({
+      code: 'ROAM_ERR_MODULE_UNSUPPORTED',
+      message: expect.stringContaining('ABI version 2'),
+    });
+    expect(host.isActive('badabi')).toBe(false);
+  });
+});
