@@ -8,6 +8,8 @@ const ROAM = new URL('../bin/roam.ts', import.meta.url).pathname;
 
 export interface RoamProcess {
   child: ChildProcess;
+  /** The whole "listening" line the process printed (admin address, ids, ...). */
+  info: Record<string, unknown>;
   /** "127.0.0.1:PORT" */
   address: string;
   url: string;
@@ -27,7 +29,7 @@ export async function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Pr
     err += d;
   });
   const lines = createInterface({ input: child.stdout! });
-  const address = await new Promise<string>((resolve, reject) => {
+  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`roam ${args.join(' ')} did not start:\n${err}`)),
       20_000,
@@ -41,15 +43,17 @@ export async function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Pr
         const msg = JSON.parse(line) as { event?: string; address?: string };
         if (msg.event === 'listening' && msg.address) {
           clearTimeout(timer);
-          resolve(msg.address);
+          resolve(msg);
         }
       } catch {
         // not a JSON line
       }
     });
   });
+  const address = info.address as string;
   const proc: RoamProcess = {
     child,
+    info,
     address,
     url: `http://${address}`,
     stderr: () => err,

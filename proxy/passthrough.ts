@@ -64,6 +64,12 @@ export function forward(
     }
     headers.push(...extraHeaders);
     let controller: Dispatcher.DispatchController | undefined;
+    let pendingHead: IncomingHttpHeaders | undefined;
+    const flushHead = () => {
+      if (pendingHead === undefined) return;
+      (res as ServerResponse).writeHead(status, pendingHead);
+      pendingHead = undefined;
+    };
     let started = false;
     let status = 0;
     let bytes = 0;
@@ -97,18 +103,33 @@ export function forward(
           started = true;
           status = statusCode;
           if (statusCode < 200) return; // 1xx: Node sends its own 100-continue
-          (res as ServerResponse).writeHead(statusCode, responseHeaders(resHeaders, h2));
+          const out = responseHeaders(resHeaders, h2);
+          // HTTP/2: hold the head until data or the end arrives, so that a headers-only answer (gRPC's
+          // trailers-only errors) leaves as one HEADERS frame that ends the stream, as the upstream sent it.
+          if (h2) pendingHead = out;
+          else (res as ServerResponse).writeHead(statusCode, out);
         },
         onResponseData(c, chunk) {
           bytes += chunk.length;
+          flushHead();
           if (!(res as ServerResponse).write(chunk)) {
             c.pause();
             res.once('drain', () => c.resume());
           }
         },
         onResponseEnd(_c, trailers) {
-          if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers as never);
-          res.end();
+          const hasTrailers = trailers !== undefined && Object.keys(trailers).length > 0;
+          if (pendingHead && !hasTrailers) {
+            (res as Http2ServerResponse).stream.respond(
+              { ...pendingHead, ':status': status },
+              { endStream: true },
+            );
+            pendingHead = undefined;
+          } else {
+            flushHead();
+            if (hasTrailers) res.addTrailers(trailers as never);
+            res.end();
+          }
           finish({ status, responseBytes: bytes });
         },
         onResponseError(_c, error) {

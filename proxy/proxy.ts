@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 import {
   NotFoundError,
   PayloadTooLargeError,
@@ -131,12 +131,17 @@ export class SidecarProxy {
   readonly passthroughStats = { requests: 0, errors: 0, latency: new Histogram() };
   private table = RouteTable.empty();
   private readonly upstream: Pool | undefined;
-  /** HTTP/2 cleartext to the upstream, for gRPC, which needs HTTP/2 end to end; other requests use HTTP/1.1. */
-  private readonly upstreamH2: Pool | undefined;
+  /**
+   * HTTP/2 cleartext to the upstream, for gRPC, which needs HTTP/2 end to end; other requests use HTTP/1.1.
+   * One client: HTTP/2 multiplexes streams over its connection (and undici's Pool drops the h2c option).
+   */
+  private readonly upstreamH2: Client | undefined;
   private readonly hostPools = new Map<string, Pool>();
   private readonly listener: Listener;
   private readonly dispatch: Dispatch;
   private inFlight = 0;
+  /** HTTP/1 responses in progress, so a drain can ask their clients to close the connection. */
+  private readonly pendingH1 = new Set<ServerResponse>();
   private draining = false;
   private drained: (() => void) | undefined;
 
@@ -148,12 +153,7 @@ export class SidecarProxy {
       ? new Pool(options.upstream, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 })
       : undefined;
     this.upstreamH2 = options.upstream
-      ? new Pool(options.upstream, {
-          connections: 4,
-          allowH2: true,
-          h2Options: { useH2c: true },
-          keepAliveTimeout: 30_000,
-        })
+      ? new Client(options.upstream, { allowH2: true, h2Options: { useH2c: true }, keepAliveTimeout: 30_000 })
       : undefined;
     this.listener = new Listener(
       {
@@ -242,10 +242,15 @@ export class SidecarProxy {
     res: ServerResponse | Http2ServerResponse,
   ): void {
     this.inFlight++;
+    const h1 = req.httpVersionMajor === 1 ? (res as ServerResponse) : undefined;
+    if (h1) {
+      if (this.draining) h1.setHeader('connection', 'close');
+      else this.pendingH1.add(h1);
+    }
     const done = () => {
+      if (h1) this.pendingH1.delete(h1);
       if (--this.inFlight === 0 && this.drained) this.drained();
     };
-    if (this.draining && req.httpVersionMajor === 1) (res as ServerResponse).setHeader('connection', 'close');
     this.handle(req, res).then(done, (err) => {
       this.localReply(res, toRoamError(err));
       done();
@@ -404,6 +409,7 @@ export class SidecarProxy {
   async drain(timeoutMs = this.limits.drainTimeoutMs): Promise<{ drained: boolean }> {
     this.draining = true;
     this.listener.stopAccepting();
+    for (const res of this.pendingH1) if (!res.headersSent) res.setHeader('connection', 'close');
     let drained = true;
     if (this.inFlight > 0) {
       drained = await new Promise<boolean>((resolve) => {
