@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHostPort } from '../core/http.ts';
+import { startTelemetry } from '../core/telemetry.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
 import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
 import { HostServer } from '../wasm-host/server.ts';
@@ -93,7 +94,8 @@ export const hostCommand: Command = {
           JSON.stringify({ level: ['debug', 'info', 'warn', 'error'][level] ?? 'info', endpoint, message }),
         ),
     });
-    const server = new HostServer(host, token ? { token } : {});
+    const telemetry = startTelemetry('roam-host');
+    const server = new HostServer(host, { ...(token ? { token } : {}), metrics: telemetry.metricsHandler });
     const address = await server.listen(listen.port, listen.host);
     console.log(
       JSON.stringify({
@@ -108,6 +110,7 @@ export const hostCommand: Command = {
       await server.close();
       await caller?.close();
       await host.close();
+      await telemetry.shutdown();
     });
     return 0;
   },

@@ -1,6 +1,7 @@
 // `roam proxy`: the sidecar. Passes through to --upstream whatever no route claims, dispatches endpoints
 // wherever the route table (--routes FILE, or later the control plane) says they live.
 import { parseHostPort } from '../core/http.ts';
+import { startTelemetry } from '../core/telemetry.ts';
 import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
 import { type Command, parse, UsageError } from './args.ts';
@@ -65,6 +66,7 @@ export const proxyCommand: Command = {
     const drainTimeoutMs = number('--drain-timeout-ms', values['drain-timeout-ms']);
     const maxBodyBytes = number('--max-body-bytes', values['max-body-bytes']);
     const id = values.id ?? `proxy-${listen.port || process.pid}`;
+    const telemetry = startTelemetry('roam-proxy');
     const host = new WasmHost({
       id: `${id}/in-process`,
       tier: 'in-process',
@@ -80,7 +82,7 @@ export const proxyCommand: Command = {
     });
     if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
     const address = await proxy.listen(listen.port, listen.host);
-    const adminServer = admin ? new AdminServer(proxy, async () => '') : undefined;
+    const adminServer = admin ? new AdminServer(proxy, telemetry.metricsHandler) : undefined;
     const adminAddress = admin ? await adminServer!.listen(admin.port, admin.host) : undefined;
     console.log(
       JSON.stringify({
@@ -95,6 +97,7 @@ export const proxyCommand: Command = {
     await onShutdown(async () => {
       const { drained } = await proxy.drain();
       await adminServer?.close();
+      await telemetry.shutdown();
       console.error(JSON.stringify({ event: 'stopped', drained }));
     });
     return 0;

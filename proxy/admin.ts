@@ -1,6 +1,6 @@
 // The proxy's admin listener: /healthz (the process is up), /readyz (routes applied, not draining), /config (the
 // route table in force and its version), /stats (per endpoint and target), /metrics (Prometheus text).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NotFoundError } from '../core/errors.ts';
 import type { Histogram } from '../core/histogram.ts';
@@ -47,7 +47,7 @@ export function proxyStats(proxy: SidecarProxy) {
 export class AdminServer {
   private readonly server: Server;
 
-  constructor(proxy: SidecarProxy, metrics: () => Promise<string>) {
+  constructor(proxy: SidecarProxy, metrics: (req: IncomingMessage, res: ServerResponse) => void) {
     this.server = createServer(async (req, res) => {
       try {
         const path = (req.url ?? '/').split('?')[0];
@@ -63,12 +63,8 @@ export class AdminServer {
             return sendJson(res, 200, { version: proxy.routeTable.version, config: proxy.routeTable.config });
           case '/stats':
             return sendJson(res, 200, proxyStats(proxy));
-          case '/metrics': {
-            const text = await metrics();
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-            res.end(text);
-            return;
-          }
+          case '/metrics':
+            return metrics(req, res);
           default:
             throw new NotFoundError(`no admin route ${path}`);
         }

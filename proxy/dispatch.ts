@@ -1,6 +1,7 @@
 // Endpoint dispatch as a stack of small layers, each a `next => dispatch` function (undici's interceptor
 // shape): timeout -> retry -> balancer -> load shedding -> outlier accounting -> transport. The proxy only
 // composes them; each layer has one job and its own file under layers/.
+import type { Context } from '@opentelemetry/api';
 import type { EndpointRequest, EndpointResponse } from '../wasm-host/index.ts';
 import type { EndpointTargets, Route, Target } from './route-table.ts';
 
@@ -9,6 +10,8 @@ export interface EndpointCall {
   route: Route | undefined;
   req: EndpointRequest;
   traceparent: string | undefined;
+  /** Trace context of the request's server span (or of the invocation making an endpoint call). */
+  context: Context | undefined;
   /** Aborted when the route's timeout passes or the client goes away. */
   signal: AbortSignal;
   /** GET, HEAD, OPTIONS, PUT, DELETE: safe to send twice. */

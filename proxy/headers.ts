@@ -32,12 +32,14 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
 
 /**
  * Request headers to send upstream, from Node's raw header list (names as sent, repeated headers kept).
- * `te: trailers` survives: gRPC needs it end to end.
+ * `te: trailers` survives: gRPC needs it end to end. With `traceparent`, it replaces the incoming one (the
+ * proxy's own span becomes the upstream's parent).
  */
 export function forwardRequestHeaders(
   raw: string[],
   clientAddress: string | undefined,
   proto: 'http' | 'https',
+  traceparent?: string,
 ): string[] {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -59,11 +61,13 @@ export function forwardRequestHeaders(
       continue;
     }
     if (name === 'x-forwarded-proto') hasProto = true;
+    if (name === 'traceparent' && traceparent !== undefined) continue;
     out.push(name, value);
   }
   if (clientAddress) out.push('x-forwarded-for', xff ? `${xff}, ${clientAddress}` : clientAddress);
   else if (xff) out.push('x-forwarded-for', xff);
   if (!hasProto) out.push('x-forwarded-proto', proto);
+  if (traceparent !== undefined) out.push('traceparent', traceparent);
   return out;
 }
 

@@ -53,16 +53,15 @@ export function forward(
   upstream: Dispatcher,
   req: InboundRequest,
   res: InboundResponse,
-  extraHeaders: string[] = [],
+  traceparent?: string,
 ): Promise<ForwardResult> {
   return new Promise((resolve) => {
     const h2 = req.httpVersionMajor === 2;
-    const headers = forwardRequestHeaders(req.rawHeaders, req.socket?.remoteAddress, 'http');
+    const headers = forwardRequestHeaders(req.rawHeaders, req.socket?.remoteAddress, 'http', traceparent);
     if (h2) {
       const authority = req.headers[':authority'];
       if (typeof authority === 'string') headers.push('host', authority);
     }
-    headers.push(...extraHeaders);
     let controller: Dispatcher.DispatchController | undefined;
     let pendingHead: IncomingHttpHeaders | undefined;
     const flushHead = () => {

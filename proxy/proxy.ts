@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
+import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Client, Pool } from 'undici';
 import {
   NotFoundError,
@@ -30,6 +31,13 @@ import { Listener } from './listener.ts';
 import { forward } from './passthrough.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
 import { TargetStates } from './target-state.ts';
+import {
+  endSpan,
+  recordServerDuration,
+  startServerSpan,
+  telemetryLayer,
+  traceparentFor,
+} from './telemetry.ts';
 import { transport } from './transports.ts';
 import { upgrade } from './upgrade.ts';
 
@@ -172,6 +180,7 @@ export class SidecarProxy {
         balancerLayer(this.targets),
         loadShedLayer(this.targets, this.limits.maxPendingPerTarget),
         outlierLayer(this.targets),
+        telemetryLayer(() => this.table.version),
       ],
       transport({
         local: this.host,
@@ -265,25 +274,71 @@ export class SidecarProxy {
     const method = req.method ?? 'GET';
     const table = this.table;
 
+    let route: Route | undefined;
+    let name: string | undefined;
+    let endpointPath = path;
     if (path.startsWith(MESH_CALL_PREFIX)) {
       const rest = path.slice(MESH_CALL_PREFIX.length);
       const slash = rest.indexOf('/');
-      const name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
-      const ep = table.endpoint(name);
-      if (!ep) throw new NotFoundError(`endpoint "${name}" is not known to this proxy`, { endpoint: name });
-      return this.serveEndpoint(req, res, table, undefined, name, slash < 0 ? '/' : rest.slice(slash), query);
+      name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+      endpointPath = slash < 0 ? '/' : rest.slice(slash);
+    } else {
+      const hostHeader = req.headers.host ?? req.headers[':authority'];
+      const host = typeof hostHeader === 'string' ? hostHeader.split(':')[0]!.toLowerCase() : undefined;
+      route = table.match(method, host, path);
+      name = route?.endpoint;
     }
 
-    const hostHeader = req.headers.host ?? req.headers[':authority'];
-    const host = typeof hostHeader === 'string' ? hostHeader.split(':')[0]!.toLowerCase() : undefined;
-    const route = table.match(method, host, path);
-    if (route) return this.serveEndpoint(req, res, table, route, route.endpoint, path, query);
+    const attributes = {
+      'http.request.method': method,
+      'url.path': path,
+      'url.scheme': 'http',
+      'network.protocol.version': req.httpVersion,
+      'roam.route_version': table.version,
+      ...(route ? { 'http.route': route.source } : {}),
+      ...(name ? { 'roam.endpoint': name } : {}),
+    };
+    const { span, ctx } = startServerSpan(
+      route ? `${method} ${route.source}` : method,
+      req.headers,
+      attributes,
+    );
+    const start = performance.now();
+    let status = 0;
+    try {
+      status =
+        name !== undefined
+          ? await this.serveEndpoint(req, res, table, route, name, endpointPath, query, ctx)
+          : await this.passthrough(req, res, ctx);
+      endSpan(span, status);
+    } catch (err) {
+      const e = toRoamError(err, name);
+      status = e.status;
+      endSpan(span, status, e);
+      throw e;
+    } finally {
+      recordServerDuration((performance.now() - start) / 1000, {
+        'http.request.method': method,
+        'http.response.status_code': status,
+        ...(route ? { 'http.route': route.source } : {}),
+        ...(name ? { 'roam.endpoint': name } : {}),
+      });
+    }
+  }
 
-    if (!this.upstream) throw new NotFoundError(`no route for ${method} ${path} and no upstream configured`);
+  private async passthrough(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    ctx: Context,
+  ): Promise<number> {
+    if (!this.upstream)
+      throw new NotFoundError(`no route for ${req.method} ${req.url} and no upstream configured`);
     const start = performance.now();
     const grpc =
       req.httpVersionMajor === 2 && req.headers['content-type']?.startsWith('application/grpc') === true;
-    const result = await forward(grpc ? this.upstreamH2! : this.upstream, req, res);
+    const incoming = req.headers.traceparent;
+    const traceparent = traceparentFor(ctx, typeof incoming === 'string' ? incoming : undefined);
+    const result = await forward(grpc ? this.upstreamH2! : this.upstream, req, res, traceparent);
     const s = this.passthroughStats;
     s.requests++;
     s.latency.record(performance.now() - start);
@@ -291,6 +346,7 @@ export class SidecarProxy {
       s.errors++;
       throw new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
     }
+    return result.status;
   }
 
   private async serveEndpoint(
@@ -301,13 +357,14 @@ export class SidecarProxy {
     name: string,
     path: string,
     query: string,
-  ): Promise<void> {
+    ctx: Context,
+  ): Promise<number> {
     const stat = this.stat(name);
     stat.requests++;
     const start = performance.now();
     try {
       const body = await readBody(req, this.limits.maxBodyBytes);
-      const traceparent = req.headers.traceparent;
+      const incoming = req.headers.traceparent;
       const request: EndpointRequest = {
         method: req.method ?? 'GET',
         path,
@@ -320,7 +377,8 @@ export class SidecarProxy {
         route,
         name,
         request,
-        typeof traceparent === 'string' ? traceparent : undefined,
+        typeof incoming === 'string' ? incoming : undefined,
+        ctx,
         res,
       );
       const headers: Record<string, string | string[]> = {};
@@ -333,6 +391,7 @@ export class SidecarProxy {
       (res as ServerResponse).writeHead(out.status, headers);
       res.end(out.body);
       stat.byCode[out.status] = (stat.byCode[out.status] ?? 0) + 1;
+      return out.status;
     } catch (err) {
       stat.errors++;
       const e = toRoamError(err, name);
@@ -349,6 +408,7 @@ export class SidecarProxy {
     name: string,
     req: EndpointRequest,
     traceparent: string | undefined,
+    ctx: Context,
     res: ServerResponse | Http2ServerResponse | undefined,
   ): Promise<EndpointResponse> {
     const endpoint = table.endpoint(name);
@@ -363,6 +423,7 @@ export class SidecarProxy {
       route,
       req,
       traceparent,
+      context: ctx,
       signal: abort.signal,
       idempotent: isIdempotent(req.method),
       target: undefined,
@@ -375,7 +436,10 @@ export class SidecarProxy {
 
   /** Endpoint-to-endpoint calls from the embedded host: through the same dispatch as inbound requests. */
   callEndpoint(name: string, req: EndpointRequest, ctx: CallContext): Promise<EndpointResponse> {
-    return this.invoke(this.table, undefined, name, req, ctx.traceparent, undefined);
+    const parent = ctx.traceparent
+      ? propagation.extract(ROOT_CONTEXT, { traceparent: ctx.traceparent })
+      : ROOT_CONTEXT;
+    return this.invoke(this.table, undefined, name, req, ctx.traceparent, parent, undefined);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {

@@ -1,6 +1,8 @@
 // The Wasm host: activates endpoint versions (compile, warm, ready), invokes them inline on the event loop or
 // on worker threads, drains them on deactivation, and keeps per-endpoint stats and host-call accounting.
 // The proxy embeds it as the in-process host; `roam host` serves it over HTTP for the other tiers.
+
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   EndpointDrainingError,
   EndpointNotActiveError,
@@ -17,6 +19,8 @@ import { type Limits, resolveLimits } from './limits.ts';
 import { ModuleStore } from './module-store.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
 import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
+
+const tracer = trace.getTracer('roam-host');
 
 export const TIERS = ['in-process', 'cluster', 'edge', 'device'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -244,10 +248,28 @@ export class WasmHost {
     u.invocations++;
     u.requestBytes += req.body.length;
     ep.inFlight++;
+    // The invocation's span is the parent of the calls the endpoint makes, so its traceparent goes down.
+    const parent = traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT;
+    const span = tracer.startSpan(
+      `invoke ${endpoint}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'roam.endpoint': endpoint,
+          'roam.tier': this.tier,
+          'roam.host': this.id,
+          'roam.digest': ep.loaded.digest,
+        },
+      },
+      parent,
+    );
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(parent, span), carrier);
     const start = performance.now();
     try {
-      const res = await ep.runner.invoke(req, traceparent);
+      const res = await ep.runner.invoke(req, carrier.traceparent ?? traceparent);
       u.responseBytes += res.body.length;
+      span.setAttribute('http.response.status_code', res.status);
       return res;
     } catch (err) {
       u.errors++;
@@ -255,8 +277,11 @@ export class WasmHost {
       const code = err instanceof RoamError ? err.code : '';
       if (code === 'ROAM_ERR_ENDPOINT_TIMEOUT') u.timeouts++;
       else if (code === 'ROAM_ERR_ENDPOINT_TRAP' || code === 'ROAM_ERR_ENDPOINT_OUT_OF_MEMORY') u.traps++;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      span.setAttribute('error.type', code || 'ROAM_ERR_INTERNAL');
       throw err;
     } finally {
+      span.end();
       const ms = performance.now() - start;
       u.timeMs += ms;
       ep.latency.record(ms);

@@ -13,6 +13,8 @@ export interface HostServerOptions {
   /** When set, every route but /healthz and /invoke requires `authorization: Bearer <token>`. */
   token?: string;
   maxModuleBytes?: number;
+  /** Serves GET /metrics (Prometheus text), e.g. the OpenTelemetry Prometheus reader's handler. */
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 const MAX_STORE_VALUE = 1024 * 1024;
@@ -109,6 +111,8 @@ export class HostServer {
         location: this.host.location,
       });
     }
+    if (path === '/metrics' && method === 'GET' && this.options.metrics)
+      return this.options.metrics(req, res);
     this.authorize(req);
     if (path === '/stats' && method === 'GET') {
       return sendJson(res, 200, { host: this.host.id, tier: this.host.tier, endpoints: this.host.stats() });

@@ -69,6 +69,9 @@ describe('proxy admin', () => {
     expect(stats.endpoints['hello-legacy']!.requests).toBe(1);
     expect(stats.targets.upstream!.requests).toBe(1);
     expect(stats.passthrough.requests).toBe(1);
+    const metrics = await (await request(`${admin}/metrics`)).body.text();
+    expect(metrics).toMatch(/http_server_request_duration_count\{[^}]*roam_endpoint="hello-legacy"[^}]*\} 1/);
+    expect(metrics).toMatch(/http_client_request_duration_count\{[^}]*roam_target="upstream"/);
     expect((await request(`${admin}/nope`)).statusCode).toBe(404);
     await proxy.stop();
   });
