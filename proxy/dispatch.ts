@@ -12,8 +12,9 @@ export interface EndpointCall {
   traceparent: string | undefined;
   /** Trace context of the request's server span (or of the invocation making an endpoint call). */
   context: Context | undefined;
-  /** Aborted when the route's timeout passes or the client goes away. */
+  /** Aborted when the route's timeout passes or the client goes away; attempts in flight stop with it. */
   signal: AbortSignal;
+  cancel(reason: Error): void;
   /** GET, HEAD, OPTIONS, PUT, DELETE: safe to send twice. */
   idempotent: boolean;
   /** Set by the balancer for the attempt in progress. */

@@ -106,11 +106,19 @@ function requestHeaders(raw: string[]): HeaderList {
   return out;
 }
 
-function readBody(req: IncomingMessage | Http2ServerRequest, limit: number): Promise<Uint8Array> {
+function readBody(
+  req: IncomingMessage | Http2ServerRequest,
+  limit: number,
+  endpoint: string,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limit}`));
+      reject(
+        new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limit}`, {
+          endpoint,
+        }),
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -119,7 +127,7 @@ function readBody(req: IncomingMessage | Http2ServerRequest, limit: number): Pro
       size += chunk.length;
       if (size > limit) {
         req.off('data', onData);
-        reject(new PayloadTooLargeError(`request body exceeds the limit of ${limit} bytes`));
+        reject(new PayloadTooLargeError(`request body exceeds the limit of ${limit} bytes`, { endpoint }));
         return;
       }
       chunks.push(chunk);
@@ -363,7 +371,7 @@ export class SidecarProxy {
     stat.requests++;
     const start = performance.now();
     try {
-      const body = await readBody(req, this.limits.maxBodyBytes);
+      const body = await readBody(req, this.limits.maxBodyBytes, name);
       const incoming = req.headers.traceparent;
       const request: EndpointRequest = {
         method: req.method ?? 'GET',
@@ -425,6 +433,7 @@ export class SidecarProxy {
       traceparent,
       context: ctx,
       signal: abort.signal,
+      cancel: (reason) => abort.abort(reason),
       idempotent: isIdempotent(req.method),
       target: undefined,
       attempt: 0,
@@ -462,6 +471,15 @@ export class SidecarProxy {
       'x-roam-error': err.code,
     };
     if (err.endpoint) headers['x-roam-endpoint'] = err.endpoint;
+    // An unread request body would be taken for the next request: end the connection instead.
+    if (
+      err.status === 413 &&
+      res instanceof Object &&
+      'req' in res &&
+      !(res as ServerResponse).req.complete
+    ) {
+      headers.connection = 'close';
+    }
     (res as ServerResponse).writeHead(err.status, headers);
     res.end(body);
   }
@@ -485,10 +503,11 @@ export class SidecarProxy {
       });
     }
     this.listener.destroyAll();
+    // Whatever is still open after the drain is cut, not waited for.
     await Promise.all([
-      this.upstream?.close(),
-      this.upstreamH2?.close(),
-      ...[...this.hostPools.values()].map((p) => p.close()),
+      this.upstream?.destroy(),
+      this.upstreamH2?.destroy(),
+      ...[...this.hostPools.values()].map((p) => p.destroy()),
     ]);
     await this.host?.close();
     return { drained };
