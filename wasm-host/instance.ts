@@ -56,6 +56,7 @@ export class EndpointInstance {
   /** False once the instance trapped or timed out; the pool then drops it. */
   usable = true;
   private readonly memory: WebAssembly.Memory;
+  private readonly maxPages: number;
   private readonly slot: InterruptSlot;
   private readonly limits: Limits;
   private readonly alloc: (size: number) => number;
@@ -82,10 +83,8 @@ export class EndpointInstance {
         { endpoint },
       );
     }
-    this.memory = new WebAssembly.Memory({
-      initial: min,
-      maximum: Math.min(max ?? Infinity, limits.memoryPages),
-    });
+    this.maxPages = Math.min(max ?? Number.POSITIVE_INFINITY, limits.memoryPages);
+    this.memory = new WebAssembly.Memory({ initial: min, maximum: this.maxPages });
     this.bytes = new Uint8Array(this.memory.buffer);
     this.view = new DataView(this.memory.buffer);
     this.suspends = maySuspend(loaded.info);
@@ -215,18 +214,17 @@ export class EndpointInstance {
       });
     }
     const message = err instanceof Error ? err.message : String(err);
-    if (running && this.memory.buffer.byteLength >= this.maxMemoryBytes()) {
+    // A failed memory.grow is invisible from outside: allocators react with a bare `unreachable`. Such a trap
+    // with memory past half its limit is reported as out of memory (the pages in use are in the message).
+    const pages = this.memory.buffer.byteLength / PAGE;
+    if (running && message === 'unreachable' && pages * 2 >= this.maxPages) {
       return new EndpointOutOfMemoryError(
-        `endpoint "${endpoint}" trapped (${message}) at its memory limit of ${this.limits.memoryPages} pages`,
+        `endpoint "${endpoint}" trapped (${message}) with ${pages} of its ${this.maxPages} memory pages in use`,
         { endpoint, cause: err },
       );
     }
     const what = err instanceof RangeError ? 'overflowed its stack' : 'trapped';
     return new EndpointTrapError(`endpoint "${endpoint}" ${what}: ${message}`, { endpoint, cause: err });
-  }
-
-  private maxMemoryBytes(): number {
-    return this.limits.memoryPages * PAGE;
   }
 
   private readResponse(descriptor: number): EndpointResponse {
