@@ -194,6 +194,7 @@ export class WasmHost {
       runner = { invoke: (req, tp) => pool.invoke(req, tp), close: () => pool.close() };
     } else {
       const workers = this.workerPool();
+      workers.allowDeadline(limits.timeoutMs);
       workers.publish(loaded);
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
       new InstancePool(endpoint, loaded, services, limits).warm(1);
@@ -225,6 +226,11 @@ export class WasmHost {
     const drained = await this.retire(ep, timeoutMs);
     if (this.active.get(endpoint) === ep) this.active.delete(endpoint);
     return { drained };
+  }
+
+  /** Worker threads terminated and replaced because their event loop stopped turning. */
+  get replacedWorkers(): number {
+    return this.workers?.replacedWorkers ?? 0;
   }
 
   isActive(endpoint: string): boolean {

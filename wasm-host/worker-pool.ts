@@ -11,7 +11,7 @@ import { serveHostCalls } from './host-calls.ts';
 import type { HostServices } from './host-services.ts';
 import { type LoadedModule, maySuspend } from './instance.ts';
 import type { Limits } from './limits.ts';
-import { watchdogControl } from './watchdog.ts';
+import { sharedNow, watchdogControl } from './watchdog.ts';
 import type { WorkerResult, WorkerTask } from './worker.ts';
 
 export interface WorkerPoolOptions {
@@ -21,15 +21,29 @@ export interface WorkerPoolOptions {
   concurrentTasksPerWorker?: number;
   /** Tasks queued beyond busy workers before invocations are refused as overloaded. */
   maxQueue?: number;
+  /**
+   * A worker whose event loop has not turned for this long is wedged: it is terminated and replaced (its
+   * tasks fail). The watchdog interrupt stops Wasm long before; this is the backstop. Kept above the largest
+   * invocation deadline.
+   */
+  wedgedAfterMs?: number;
 }
 
-/** How long past an invocation's deadline a worker may stay silent before it is terminated and replaced. */
-const BACKSTOP_GRACE_MS = 1000;
+/** Slots in the heartbeat table: more than any pool's thread count (a multiple of 2 keeps beats aligned). */
+const HEARTBEAT_SLOTS = 256;
+const HEARTBEAT_CHECK_MS = 500;
 
 export class WorkerPool {
   private readonly piscina: Piscina;
   private readonly channel: BroadcastChannel;
   private readonly maxQueue: number;
+  /** Per slot: the worker's thread id, and its last heartbeat on the shared clock. */
+  private readonly heartbeatIds: Int32Array;
+  private readonly heartbeats: Float64Array;
+  private readonly livenessTimer: NodeJS.Timeout;
+  private wedgedAfterMs: number;
+  private readonly fixedWedge: boolean;
+  replacedWorkers = 0;
 
   constructor(options: WorkerPoolOptions = {}) {
     const moduleChannel = `roam-modules-${randomUUID()}`;
@@ -37,14 +51,44 @@ export class WorkerPool {
     this.channel.unref();
     const maxThreads = options.maxThreads ?? Math.max(1, availableParallelism());
     this.maxQueue = options.maxQueue ?? 1024;
+    this.wedgedAfterMs = options.wedgedAfterMs ?? 10_000;
+    this.fixedWedge = options.wedgedAfterMs !== undefined;
+    // Layout: an Int32 slot counter (padded to 8 bytes), the thread id of each slot, its last beat.
+    const heartbeat = new SharedArrayBuffer(8 + HEARTBEAT_SLOTS * 12);
+    this.heartbeatIds = new Int32Array(heartbeat, 8, HEARTBEAT_SLOTS);
+    this.heartbeats = new Float64Array(heartbeat, 8 + HEARTBEAT_SLOTS * 4, HEARTBEAT_SLOTS);
     this.piscina = new Piscina({
       filename: new URL('./worker.ts', import.meta.url).href,
       minThreads: Math.min(options.minThreads ?? maxThreads, maxThreads),
       maxThreads,
+      // Invocations share a worker while they wait on host calls. No task carries an abort signal: piscina
+      // would then give each one a worker of its own, and an endpoint calling another on the same host
+      // could wait for a free worker forever. Stuck Wasm is stopped by the watchdog's interrupt instead.
       concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 8,
       idleTimeout: 60_000,
-      workerData: { watchdog: watchdogControl(), moduleChannel },
+      workerData: { watchdog: watchdogControl(), moduleChannel, heartbeat },
     });
+    this.livenessTimer = setInterval(() => this.replaceWedged(), HEARTBEAT_CHECK_MS);
+    this.livenessTimer.unref();
+  }
+
+  /** Raises the wedge threshold so that it stays above `deadlineMs` (a new endpoint's deadline). */
+  allowDeadline(deadlineMs: number): void {
+    if (!this.fixedWedge) this.wedgedAfterMs = Math.max(this.wedgedAfterMs, deadlineMs * 2 + 1000);
+  }
+
+  private replaceWedged(): void {
+    const now = sharedNow();
+    for (let slot = 0; slot < HEARTBEAT_SLOTS; slot++) {
+      const threadId = this.heartbeatIds[slot]!;
+      if (threadId === 0 || now - this.heartbeats[slot]! < this.wedgedAfterMs) continue;
+      const worker = this.piscina.threads.find((t) => t.threadId === threadId);
+      this.heartbeatIds[slot] = 0;
+      if (worker) {
+        this.replacedWorkers++;
+        void worker.terminate();
+      }
+    }
   }
 
   /** Makes a compiled module available to every current worker. */
@@ -95,18 +139,16 @@ export class WorkerPool {
       transferList.push(channel.port2);
     }
     try {
-      return (await this.piscina.run(task, {
-        transferList,
-        signal: AbortSignal.timeout(limits.timeoutMs + BACKSTOP_GRACE_MS),
-      })) as WorkerResult;
+      return (await this.piscina.run(task, { transferList })) as WorkerResult;
     } catch (err) {
-      if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') {
-        throw new EndpointTimeoutError(
-          `endpoint "${endpoint}" did not return within its deadline; its worker was replaced`,
-          { endpoint, cause: err },
-        );
-      }
-      throw err;
+      // piscina rejects the tasks of a worker that exits; here that means the liveness check replaced it.
+      throw new EndpointTimeoutError(
+        `endpoint "${endpoint}" ran on a worker that stopped responding; it was replaced`,
+        {
+          endpoint,
+          cause: err,
+        },
+      );
     } finally {
       channel?.port1.close();
     }
@@ -117,6 +159,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.livenessTimer);
     this.channel.close();
     await this.piscina.destroy();
   }

@@ -1,7 +1,7 @@
 // Piscina worker entry: runs endpoint invocations off the host's event loop. Compiled modules arrive once per
 // worker on a broadcast channel (or with a task, for a worker started after the broadcast); each worker keeps
 // warm instances per endpoint version. Errors travel back as {code, message} so they keep their class.
-import { BroadcastChannel, type MessagePort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, type MessagePort, threadId, workerData } from 'node:worker_threads';
 import { move } from 'piscina';
 import { toRoamError } from '../core/errors.ts';
 import { decodeRequest, encodeResponse } from './abi.ts';
@@ -10,7 +10,7 @@ import type { HostServices } from './host-services.ts';
 import type { LoadedModule } from './instance.ts';
 import { InstancePool } from './instance-pool.ts';
 import type { Limits } from './limits.ts';
-import { attachWatchdog } from './watchdog.ts';
+import { attachWatchdog, sharedNow } from './watchdog.ts';
 
 export interface WorkerTask {
   endpoint: string;
@@ -29,6 +29,19 @@ export interface WorkerTask {
 export type WorkerResult = Uint8Array | { code: string; message: string } | { missing: true };
 
 attachWatchdog(workerData.watchdog as SharedArrayBuffer);
+
+// Liveness: a slot in the pool's heartbeat table, stamped while the event loop turns (see WorkerPool).
+{
+  const buffer = workerData.heartbeat as SharedArrayBuffer;
+  const slots = (buffer.byteLength - 8) / 12;
+  const slot = Atomics.add(new Int32Array(buffer, 0, 1), 0, 1) % slots;
+  const beats = new Float64Array(buffer, 8 + slots * 4, slots);
+  beats[slot] = sharedNow();
+  Atomics.store(new Int32Array(buffer, 8, slots), slot, threadId);
+  setInterval(() => {
+    beats[slot] = sharedNow();
+  }, 100).unref();
+}
 const modules = new Map<string, LoadedModule>();
 const channel = new BroadcastChannel(workerData.moduleChannel as string);
 channel.onmessage = (event) => {

@@ -91,3 +91,28 @@ describe.each<ExecMode>(['inline', 'worker'])('%s execution', (exec) => {
     expect(host.isActive('badabi')).toBe(false);
   });
 });
+
+describe('worker liveness', () => {
+  it('replaces a worker whose event loop stops turning, and keeps serving', async () => {
+    // A deadline far away and a short wedge threshold: the watchdog stays quiet, so only liveness can act.
+    const host = new WasmHost({
+      id: 'wedge',
+      tier: 'cluster',
+      exec: 'worker',
+      workers: { minThreads: 1, maxThreads: 1, wedgedAfterMs: 300 },
+      limits: { timeoutMs: 60_000 },
+    });
+    try {
+      await host.activate('loop', host.modules.put(fixtureModule('loop')));
+      await host.activate('echo', host.modules.put(fixtureModule('echo')));
+      await expect(host.invoke('loop', request('GET', '/'))).rejects.toMatchObject({
+        code: 'ROAM_ERR_ENDPOINT_TIMEOUT',
+        message: expect.stringContaining('was replaced'),
+      });
+      expect(host.replacedWorkers).toBe(1);
+      expect((await host.invoke('echo', request('GET', '/after'))).status).toBe(200);
+    } finally {
+      await host.close();
+    }
+  });
+});

@@ -1,0 +1,271 @@
+// Proxy figures (README "Figures"), side by side in one run: requests per second, p50/p99 latency and proxy CPU
+// per request for (a) the upstream directly, (b) `roam proxy` passthrough, (c) nginx as an equivalent reverse
+// proxy (upstream keep-alive, one worker), (d) `roam proxy` to an in-process Wasm endpoint; then (b) with
+// tracing on; added p50 at a fixed 1k rps; and the proxy's resident memory idle and under load.
+// The load generator (wrk) runs pinned to core 1; upstream and proxy share core 0, as in the issue.
+// Run: npm run bench -- proxy [--quick]
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { Pool } from 'undici';
+
+const quick = process.argv.includes('--quick');
+const DURATION = quick ? 4 : 10;
+const CONNECTIONS = 32;
+const dir = new URL('../build/bench/', import.meta.url).pathname;
+const root = new URL('../', import.meta.url).pathname;
+mkdirSync(dir, { recursive: true });
+const children: ChildProcess[] = [];
+
+function which(cmd: string): boolean {
+  try {
+    execFileSync('which', [cmd], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a process pinned to `core` and waits for its {"event":"listening"} line. */
+async function startPinned(
+  core: number,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; info: Record<string, string> }> {
+  const child = spawn('taskset', ['-c', String(core), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    try {
+      const msg = JSON.parse(line);
+      if (msg.event === 'listening') return { child, info: msg };
+    } catch {
+      // not JSON
+    }
+  }
+  throw new Error(`${args.join(' ')} exited before listening`);
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+interface Run {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  cpuUsPerReq: number | undefined;
+  requests: number;
+}
+
+function parseMs(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v)!;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function wrk(url: string, pid?: number): Run {
+  const before = pid ? cpuTicks(pid) : 0;
+  const out = execFileSync(
+    'taskset',
+    ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const after = pid ? cpuTicks(pid) : 0;
+  const requests = Number(/(\d+) requests in/.exec(out)![1]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`${url}: ${non2xx[1]} non-2xx responses`);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    p50ms: parseMs(/50%\s+(\S+)/.exec(out)![1]!),
+    p99ms: parseMs(/99%\s+(\S+)/.exec(out)![1]!),
+    cpuUsPerReq: pid ? ((after - before) * 10_000) / requests : undefined,
+    requests,
+  };
+}
+
+/** Open-loop load at a fixed rate from this process (pinned to core 1): the latency a caller sees at 1k rps. */
+async function fixedRate(url: string, rps: number, seconds: number): Promise<number> {
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections: 64 });
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < rps * seconds; i++) {
+    const due = start + (i * 1000) / rps;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t = performance.now();
+    pending.push(
+      pool.request({ method: 'GET', path: u.pathname + u.search }).then(async (res) => {
+        await res.body.dump();
+        latencies.push(performance.now() - t);
+      }),
+    );
+  }
+  await Promise.all(pending);
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return latencies[Math.floor(latencies.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  if (!which('wrk')) throw new Error('wrk is not installed (apt-get install wrk)');
+  execFileSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
+  const node = process.execPath;
+
+  const upstream = await startPinned(0, [
+    node,
+    `${root}examples/legacy-service/server.ts`,
+    '--listen',
+    '127.0.0.1:0',
+  ]);
+  const upstreamUrl = `http://${upstream.info.address}`;
+
+  writeFileSync(
+    `${dir}routes.json`,
+    JSON.stringify({
+      version: 1,
+      routes: [{ match: 'GET /hello', endpoint: 'hello' }],
+      endpoints: {
+        hello: { module: `${root}build/endpoints/hello.wasm`, targets: [{ kind: 'local', weight: 1 }] },
+      },
+    }),
+  );
+  const proxyArgs = [
+    node,
+    `${root}bin/roam.ts`,
+    'proxy',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--upstream',
+    upstreamUrl,
+    '--routes',
+    `${dir}routes.json`,
+  ];
+  const proxy = await startPinned(0, proxyArgs, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
+  const proxyUrl = `http://${proxy.info.address}`;
+  const idleRss = rssMb(proxy.child.pid!);
+
+  // A sink that accepts OTLP/HTTP exports and drops them, for the tracing-on run.
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end());
+  });
+  sink.listen(0, '127.0.0.1');
+  await once(sink, 'listening');
+  const traced = await startPinned(0, proxyArgs, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`,
+  });
+  const tracedUrl = `http://${traced.info.address}`;
+
+  let nginxUrl: string | undefined;
+  if (which('nginx')) {
+    const port = 18000 + Math.floor(Math.random() * 1000);
+    writeFileSync(
+      `${dir}nginx.conf`,
+      `worker_processes 1;
+daemon off;
+pid ${dir}nginx.pid;
+error_log ${dir}nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream legacy { server ${upstream.info.address}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://legacy; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+    );
+    const nginx = spawn('taskset', ['-c', '0', 'nginx', '-c', `${dir}nginx.conf`, '-p', dir], {
+      stdio: 'ignore',
+    });
+    children.push(nginx);
+    await new Promise((r) => setTimeout(r, 500));
+    nginxUrl = `http://127.0.0.1:${port}`;
+  }
+
+  const path = '/legacy/hello';
+  const warm = (url: string) =>
+    execFileSync('taskset', ['-c', '1', 'wrk', '-t1', '-c8', '-d1s', url], { stdio: 'ignore' });
+  for (const url of [
+    `${upstreamUrl}${path}`,
+    `${proxyUrl}${path}`,
+    `${proxyUrl}/hello?name=bench`,
+    `${tracedUrl}${path}`,
+  ])
+    warm(url);
+  if (nginxUrl) warm(`${nginxUrl}${path}`);
+
+  const rows: [string, Run][] = [];
+  rows.push(['(a) upstream directly', wrk(`${upstreamUrl}${path}`, upstream.child.pid)]);
+  rows.push(['(b) roam proxy, passthrough', wrk(`${proxyUrl}${path}`, proxy.child.pid)]);
+  const loadedRss = rssMb(proxy.child.pid!);
+  if (nginxUrl) {
+    const nginxPid = Number(readFileSync(`${dir}nginx.pid`, 'utf8'));
+    const workers = execFileSync('pgrep', ['-P', String(nginxPid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+    rows.push(['(c) nginx, passthrough', wrk(`${nginxUrl}${path}`, workers[0])]);
+  }
+  rows.push(['(d) roam proxy -> in-process Wasm', wrk(`${proxyUrl}/hello?name=bench`, proxy.child.pid)]);
+  rows.push(['(b) with tracing on (OTLP)', wrk(`${tracedUrl}${path}`, traced.child.pid)]);
+
+  const a = rows[0]![1];
+  const c = rows.find(([n]) => n.startsWith('(c)'))?.[1];
+  console.log(
+    `\nProxy throughput and latency (wrk -c${CONNECTIONS}, ${DURATION}s; load on core 1, upstream + proxy on core 0)`,
+  );
+  console.table(
+    rows.map(([name, r]) => ({
+      setup: name,
+      'req/s': Math.round(r.rps),
+      'p50 ms': r.p50ms.toFixed(3),
+      'p99 ms': r.p99ms.toFixed(3),
+      'proxy CPU us/req':
+        r.cpuUsPerReq === undefined || name.startsWith('(a)') ? '-' : r.cpuUsPerReq.toFixed(1),
+      'x (a)': (r.rps / a.rps).toFixed(2),
+      'x (c)': c ? (r.rps / c.rps).toFixed(2) : '-',
+    })),
+  );
+  const b = rows[1]![1];
+  const d = rows.find(([n]) => n.startsWith('(d)'))![1];
+  console.log(`(d)/(b) requests per second: ${(d.rps / b.rps).toFixed(2)}x`);
+
+  const direct = await fixedRate(`${upstreamUrl}${path}`, 1000, quick ? 3 : 5);
+  const viaProxy = await fixedRate(`${proxyUrl}${path}`, 1000, quick ? 3 : 5);
+  console.log(
+    `\nAt a fixed 1000 req/s: p50 direct ${direct.toFixed(3)} ms, through roam proxy ${viaProxy.toFixed(3)} ms, added ${(viaProxy - direct).toFixed(3)} ms`,
+  );
+  console.log(
+    `Proxy resident memory: ${idleRss.toFixed(1)} MB idle, ${loadedRss.toFixed(1)} MB after load; with tracing on ${rssMb(traced.child.pid!).toFixed(1)} MB after load`,
+  );
+
+  for (const child of children) child.kill('SIGTERM');
+  sink.close();
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+}
