@@ -23,7 +23,9 @@ Options:
   --store NAME=SPEC[@LOC] a data store on or reachable from this host; SPEC is memory, sqlite:PATH,
                          or http://HOST:PORT of the host that owns it (repeatable)
   --data-dir DIR         keep module blobs under DIR/modules
-  --mesh URL             where calls to endpoints not active here are sent (a proxy or host)
+  --mesh URL             where the endpoints' calls to other endpoints go: a proxy
+                         (http://HOST:PORT/.roam/call) or a host (http://HOST:PORT); without it,
+                         calls reach only endpoints active on this host
   --token TOKEN          require this bearer token on admin routes (default: $ROAM_TOKEN)`;
 
 export const hostCommand: Command = {

@@ -153,17 +153,17 @@ export class WasmHost {
 
   private servicesFor(endpoint: string, usage: EndpointUsage): HostServices {
     const log: LogSink = this.options.log ?? (() => {});
-    // Calls to endpoints active here stay on this host; the rest go to the mesh.
-    const caller: EndpointCaller = (name, req, ctx) =>
-      this.active.has(name)
-        ? this.invoke(name, req, ctx.traceparent)
-        : this.caller
-          ? this.caller(name, req, ctx)
-          : Promise.reject(
-              new EndpointNotActiveError(`endpoint "${name}" is not active on host ${this.id}`, {
-                endpoint: name,
-              }),
-            );
+    // Calls go through the mesh when the host has one, so they follow the placement in force (the callee may
+    // be moving away from here); a host on its own serves the endpoints active on it.
+    const caller: EndpointCaller = (name, req, ctx) => {
+      if (this.caller) return this.caller(name, req, ctx);
+      if (this.active.has(name)) return this.invoke(name, req, ctx.traceparent);
+      return Promise.reject(
+        new EndpointNotActiveError(`endpoint "${name}" is not active on host ${this.id} and it has no mesh`, {
+          endpoint: name,
+        }),
+      );
+    };
     return bindHostServices(endpoint, usage, (n) => this.stores.get(n), caller, log);
   }
 

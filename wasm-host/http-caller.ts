@@ -1,12 +1,15 @@
-// Endpoint-to-endpoint calls over HTTP: sends the call to a Roam node (a proxy or host) that serves
-// `/invoke/NAME/...`, over an undici keep-alive pool, carrying the caller's trace context.
+// Endpoint-to-endpoint calls over HTTP, to the Roam node given as the mesh: a proxy (URL path
+// `/.roam/call`) or a host (URL path `/invoke`, the default), over an undici keep-alive pool, carrying the
+// caller's trace context.
 import { Pool } from 'undici';
 import { NotFoundError, UpstreamError } from '../core/errors.ts';
 import type { EndpointResponse, HeaderList } from './abi.ts';
 import type { EndpointCaller } from './host-services.ts';
 
 export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise<void> } {
-  const pool = new Pool(new URL(baseUrl).origin, { connections: 32 });
+  const url = new URL(baseUrl);
+  const prefix = url.pathname === '/' ? '/invoke' : url.pathname.replace(/\/$/, '');
+  const pool = new Pool(url.origin, { connections: 32 });
   const caller = async (
     name: string,
     req: Parameters<EndpointCaller>[1],
@@ -16,7 +19,7 @@ export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise
     for (const [k, v] of req.headers) headers[k] = v;
     headers['x-roam-caller'] = ctx.caller;
     if (ctx.traceparent) headers.traceparent = ctx.traceparent;
-    const path = `/invoke/${encodeURIComponent(name)}${req.path}${req.query ? `?${req.query}` : ''}`;
+    const path = `${prefix}/${encodeURIComponent(name)}${req.path}${req.query ? `?${req.query}` : ''}`;
     let res: Awaited<ReturnType<Pool['request']>>;
     try {
       res = await pool.request({
