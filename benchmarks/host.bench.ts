@@ -40,13 +40,13 @@ async function bigModule(kb: number): Promise<Uint8Array> {
   const dir = new URL('../build/bench/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const fns: string[] = [];
-  for (let i = 0; i < kb * 5; i++) {
+  for (let i = 0; i < kb * 9; i++) {
     fns.push(
       `export function f${i}(x: i32): i32 { let a = x; for (let j = 0; j < ${i % 7}; j++) { a = a * ${i + 3} + (a >>> ${(i % 13) + 1}); } return a ^ ${i}; }`,
     );
   }
   const source = readFileSync(new URL('../examples/endpoints/hello/index.ts', import.meta.url), 'utf8');
-  writeFileSync(`${dir}big.ts`, `${source.replaceAll("'../../../sdk/", "'../../sdk/")}\n${fns.join('\n')}\n`);
+  writeFileSync(`${dir}big.ts`, `${source.replaceAll('"../../../sdk/', '"../../sdk/')}\n${fns.join('\n')}\n`);
   const { error, stderr } = await asc.main([
     `${dir}big.ts`,
     '-o',

@@ -91,8 +91,8 @@ function wrk(url: string, pid?: number): Run {
   if (non2xx) throw new Error(`${url}: ${non2xx[1]} non-2xx responses`);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    p50ms: parseMs(/50%\s+(\S+)/.exec(out)![1]!),
-    p99ms: parseMs(/99%\s+(\S+)/.exec(out)![1]!),
+    p50ms: parseMs(/^\s+50%\s+(\S+)/m.exec(out)![1]!),
+    p99ms: parseMs(/^\s+99%\s+(\S+)/m.exec(out)![1]!),
     cpuUsPerReq: pid ? ((after - before) * 10_000) / requests : undefined,
     requests,
   };

@@ -64,19 +64,22 @@ function readTypes(bytes: Uint8Array, start: number, end: number): string[] {
   return types;
 }
 
-/** Inspects and validates a module; throws ModuleInvalidError / ModuleUnsupportedError naming the problem. */
+/**
+ * Inspects a module against the ABI; throws ModuleInvalidError / ModuleUnsupportedError naming the problem.
+ * It reads the module's structure only: the engine validates the code when it compiles it (ModuleStore).
+ */
 export function checkModule(bytes: Uint8Array): ModuleInfo {
-  if (!WebAssembly.validate(bytes)) {
-    // Let the engine say what is wrong: its message is more precise than ours.
-    try {
-      new WebAssembly.Module(bytes);
-    } catch (err) {
-      throw new ModuleInvalidError(`not a valid WebAssembly module: ${(err as Error).message}`, {
-        cause: err,
-      });
+  try {
+    return inspect(bytes);
+  } catch (err) {
+    if (err instanceof ModuleInvalidError) {
+      throw new ModuleInvalidError(`not a valid WebAssembly module: ${err.message}`, { cause: err });
     }
-    throw new ModuleInvalidError('not a valid WebAssembly module');
+    throw err;
   }
+}
+
+function inspect(bytes: Uint8Array): ModuleInfo {
   const sections = readSections(bytes);
   let types: string[] = [];
   const funcTypes: number[] = [];

@@ -2,7 +2,7 @@
 // when they come in, verified against their digest whenever they are read back from disk, and compiled once
 // (instrumented for interrupts) however many instances and endpoints use them.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DigestMismatchError,
@@ -12,7 +12,7 @@ import {
 } from '../core/errors.ts';
 import type { LoadedModule } from './instance.ts';
 import { addInterruptChecks } from './interrupt.ts';
-import { checkModule } from './module-check.ts';
+import { checkModule, type ModuleInfo } from './module-check.ts';
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -24,6 +24,7 @@ export class ModuleStore {
   private readonly dir: string | undefined;
   private readonly blobs = new Map<string, Uint8Array>();
   private readonly loaded = new Map<string, Promise<LoadedModule>>();
+  private readonly infos = new Map<string, ModuleInfo>();
 
   /** With `dir`, blobs also live on disk as DIR/<hex>.wasm and survive restarts. */
   constructor(dir?: string) {
@@ -44,7 +45,7 @@ export class ModuleStore {
       throw new DigestMismatchError(`module bytes have digest ${digest}, not the expected ${expected}`);
     }
     if (this.blobs.has(digest)) return digest;
-    checkModule(bytes);
+    this.infos.set(digest, checkModule(bytes));
     const copy = Uint8Array.from(bytes);
     if (this.dir) {
       const file = this.file(digest);
@@ -52,7 +53,18 @@ export class ModuleStore {
       renameSync(`${file}.tmp`, file);
     }
     this.blobs.set(digest, copy);
+    // Compile in the background right away (the engine compiles off the main thread): the activation that
+    // usually follows an upload then finds the module ready. Errors surface from load().
+    this.load(digest).catch(() => {});
     return digest;
+  }
+
+  /** Forgets a module (one that failed to compile, say): from memory and from disk. */
+  remove(digest: string): void {
+    this.blobs.delete(digest);
+    this.infos.delete(digest);
+    this.loaded.delete(digest);
+    if (this.dir && DIGEST.test(digest)) rmSync(this.file(digest), { force: true });
   }
 
   has(digest: string): boolean {
@@ -78,7 +90,7 @@ export class ModuleStore {
 
   private async compile(digest: string): Promise<LoadedModule> {
     const bytes = this.bytes(digest);
-    const info = checkModule(bytes);
+    const info = this.infos.get(digest) ?? checkModule(bytes);
     const instrumented = addInterruptChecks(bytes, info);
     try {
       const module = await WebAssembly.compile(instrumented);

@@ -143,11 +143,13 @@ export class HostServer {
     if (method === 'POST' && parts.length === 2) {
       const bytes = await readBody(req, limit);
       const digest = this.host.modules.put(bytes);
+      await this.compiled(digest);
       return sendJson(res, 201, { digest, size: bytes.length });
     }
     if (method === 'PUT' && parts.length === 3) {
       const bytes = await readBody(req, limit);
       const digest = this.host.modules.put(bytes, decodeSegment(parts[2]!, 'digest'));
+      await this.compiled(digest);
       return sendJson(res, 201, { digest, size: bytes.length });
     }
     if (method === 'HEAD' && parts.length === 3) {
@@ -155,6 +157,16 @@ export class HostServer {
       return;
     }
     throw new NotFoundError(`no route for ${method} /${parts.slice(1).join('/')}`);
+  }
+
+  /** An upload is answered once the module compiled, so a module the engine rejects is refused right there. */
+  private async compiled(digest: string): Promise<void> {
+    try {
+      await this.host.modules.load(digest);
+    } catch (err) {
+      this.host.modules.remove(digest);
+      throw err;
+    }
   }
 
   private async activate(req: IncomingMessage, res: ServerResponse, endpoint: string): Promise<void> {
