@@ -40,7 +40,7 @@ async function bigModule(kb: number): Promise<Uint8Array> {
   const dir = new URL('../build/bench/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const fns: string[] = [];
-  for (let i = 0; i < kb * 9; i++) {
+  for (let i = 0; i < kb * 11; i++) {
     fns.push(
       `export function f${i}(x: i32): i32 { let a = x; for (let j = 0; j < ${i % 7}; j++) { a = a * ${i + 3} + (a >>> ${(i % 13) + 1}); } return a ^ ${i}; }`,
     );

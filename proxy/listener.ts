@@ -97,11 +97,7 @@ export class Listener {
         : timeout
           ? '408 Request Timeout'
           : '400 Bad Request';
-      const code = tooLarge
-        ? 'ROAM_ERR_HEADERS_TOO_LARGE'
-        : timeout
-          ? 'ROAM_ERR_BAD_REQUEST'
-          : 'ROAM_ERR_BAD_REQUEST';
+      const code = tooLarge ? 'ROAM_ERR_HEADERS_TOO_LARGE' : 'ROAM_ERR_BAD_REQUEST';
       const body = JSON.stringify({
         error: code,
         message: `malformed or oversize request (${err.code ?? err.message})`,

@@ -18,6 +18,7 @@ import { InstancePool } from './instance-pool.ts';
 import { type Limits, resolveLimits } from './limits.ts';
 import { ModuleStore } from './module-store.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
+import { interruptSlots } from './watchdog.ts';
 import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
 
 const tracer = trace.getTracer('roam-host');
@@ -131,6 +132,8 @@ export class WasmHost {
     this.modules = new ModuleStore(options.moduleDir);
     this.caller = options.caller;
     for (const s of options.stores ?? []) this.stores.set(s.name, s);
+    // Start the watchdog now (its thread takes tens of ms to boot), not on the first activation.
+    interruptSlots();
     if (this.exec === 'worker') this.workerPool();
   }
 

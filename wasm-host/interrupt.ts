@@ -68,11 +68,28 @@ function rewriteImports(bytes: Uint8Array, start: number, end: number, info: Mod
   );
 }
 
+function lebLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeU32(out: Uint8Array, pos: number, v: number): number {
+  for (const b of encodeU32(v)) out[pos++] = b;
+  return pos;
+}
+
+// Two passes and one output buffer: find every loop head, then copy the bodies with the checks spliced in.
+// (Copying piece by piece into per-function buffers cost more than the scan itself.)
 function rewriteCode(bytes: Uint8Array, start: number, end: number, memoryIndex: number): Uint8Array {
   const r = new Reader(bytes, start, end);
   const count = r.u32();
   const insert = new Uint8Array(check(memoryIndex));
-  const parts: Uint8Array[] = [new Uint8Array(encodeU32(count))];
+  const bodies: { start: number; end: number; size: number; loops: number[] }[] = [];
+  let payload = lebLength(count);
   for (let i = 0; i < count; i++) {
     const size = r.u32();
     const bodyStart = r.pos;
@@ -86,18 +103,29 @@ function rewriteCode(bytes: Uint8Array, start: number, end: number, memoryIndex:
     }
     const loops: number[] = [];
     scanInstructions(body, (offset) => loops.push(offset));
-    const pieces: Uint8Array[] = [];
-    let from = bodyStart;
-    for (const at of loops) {
-      pieces.push(bytes.subarray(from, at), insert);
-      from = at;
-    }
-    pieces.push(bytes.subarray(from, bodyEnd));
-    const newBody = concat(pieces);
-    parts.push(new Uint8Array(encodeU32(newBody.length)), newBody);
+    const newSize = size + loops.length * insert.length;
+    payload += lebLength(newSize) + newSize;
+    bodies.push({ start: bodyStart, end: bodyEnd, size: newSize, loops });
     r.pos = bodyEnd;
   }
-  return section(SECTION.code, concat(parts));
+  const out = new Uint8Array(1 + lebLength(payload) + payload);
+  out[0] = SECTION.code;
+  let pos = writeU32(out, 1, payload);
+  pos = writeU32(out, pos, count);
+  for (const b of bodies) {
+    pos = writeU32(out, pos, b.size);
+    let from = b.start;
+    for (const at of b.loops) {
+      out.set(bytes.subarray(from, at), pos);
+      pos += at - from;
+      out.set(insert, pos);
+      pos += insert.length;
+      from = at;
+    }
+    out.set(bytes.subarray(from, b.end), pos);
+    pos += b.end - from;
+  }
+  return out;
 }
 
 /** Returns the module with the interrupt import and a check at every loop head. */
