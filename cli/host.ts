@@ -99,6 +99,13 @@ export const hostCommand: Command = {
     const telemetry = startTelemetry('roam-host');
     const server = new HostServer(host, { ...(token ? { token } : {}), metrics: telemetry.metricsHandler });
     const address = await server.listen(listen.port, listen.host);
+    // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
+    const stopped = onShutdown(async () => {
+      await server.close();
+      await caller?.close();
+      await host.close();
+      await telemetry.shutdown();
+    });
     console.log(
       JSON.stringify({
         event: 'listening',
@@ -108,12 +115,7 @@ export const hostCommand: Command = {
         address: `${address.address}:${address.port}`,
       }),
     );
-    await onShutdown(async () => {
-      await server.close();
-      await caller?.close();
-      await host.close();
-      await telemetry.shutdown();
-    });
+    await stopped;
     return 0;
   },
 };

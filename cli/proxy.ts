@@ -18,6 +18,8 @@ Options:
   --store NAME=SPEC[@LOC] a data store for endpoints run in-process (repeatable; see roam host --help)
   --exec inline|worker    how the embedded host runs endpoints (default: inline)
   --drain-timeout-ms MS   on SIGTERM, how long in-flight requests may take to finish (default: 15000)
+  --headers-timeout-ms MS time a client has to send its request head (default: 10000)
+  --request-timeout-ms MS time a client has to send its whole request (default: 60000)
   --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)`;
 
 export const proxyCommand: Command = {
@@ -36,6 +38,8 @@ export const proxyCommand: Command = {
         store: { type: 'string', multiple: true },
         exec: { type: 'string' },
         'drain-timeout-ms': { type: 'string' },
+        'headers-timeout-ms': { type: 'string' },
+        'request-timeout-ms': { type: 'string' },
         'max-body-bytes': { type: 'string' },
       },
       usage,
@@ -65,6 +69,8 @@ export const proxyCommand: Command = {
     };
     const drainTimeoutMs = number('--drain-timeout-ms', values['drain-timeout-ms']);
     const maxBodyBytes = number('--max-body-bytes', values['max-body-bytes']);
+    const headersTimeoutMs = number('--headers-timeout-ms', values['headers-timeout-ms']);
+    const requestTimeoutMs = number('--request-timeout-ms', values['request-timeout-ms']);
     const id = values.id ?? `proxy-${listen.port || process.pid}`;
     const telemetry = startTelemetry('roam-proxy');
     const host = new WasmHost({
@@ -78,12 +84,24 @@ export const proxyCommand: Command = {
       id,
       host,
       ...(values.upstream ? { upstream: values.upstream } : {}),
-      limits: { ...(drainTimeoutMs ? { drainTimeoutMs } : {}), ...(maxBodyBytes ? { maxBodyBytes } : {}) },
+      limits: {
+        ...(drainTimeoutMs ? { drainTimeoutMs } : {}),
+        ...(maxBodyBytes ? { maxBodyBytes } : {}),
+        ...(headersTimeoutMs ? { headersTimeoutMs } : {}),
+        ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
+      },
     });
     if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
     const address = await proxy.listen(listen.port, listen.host);
     const adminServer = admin ? new AdminServer(proxy, telemetry.metricsHandler) : undefined;
     const adminAddress = admin ? await adminServer!.listen(admin.port, admin.host) : undefined;
+    // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
+    const stopped = onShutdown(async () => {
+      const { drained } = await proxy.drain();
+      await adminServer?.close();
+      await telemetry.shutdown();
+      console.error(JSON.stringify({ event: 'stopped', drained }));
+    });
     console.log(
       JSON.stringify({
         event: 'listening',
@@ -94,12 +112,7 @@ export const proxyCommand: Command = {
         routeVersion: proxy.routeTable.version,
       }),
     );
-    await onShutdown(async () => {
-      const { drained } = await proxy.drain();
-      await adminServer?.close();
-      await telemetry.shutdown();
-      console.error(JSON.stringify({ event: 'stopped', drained }));
-    });
+    await stopped;
     return 0;
   },
 };

@@ -61,6 +61,10 @@ export const upCommand: Command = {
       await stopAll();
       throw err;
     }
+    // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
+    const stopped = onShutdown(async () => {
+      await Promise.all(hosts.map((h) => h.stop('SIGTERM')));
+    });
     console.log(JSON.stringify({ event: 'listening', component: 'mesh', address: hosts[0]!.address }));
     console.log('\nRoam local mesh is up. Hosts:');
     for (const [i, host] of hosts.entries()) console.log(`  ${TIERS[i]!.padEnd(10)} ${host.url}`);
@@ -71,9 +75,7 @@ export const upCommand: Command = {
     console.log(`  curl -X POST '${cluster}/invoke/checkout/checkout/ada'`);
     console.log(`  curl '${cluster}/stats'`);
     console.log('\nCtrl-C stops everything.');
-    await onShutdown(async () => {
-      await Promise.all(hosts.map((h) => h.stop('SIGTERM')));
-    });
+    await stopped;
     return 0;
   },
 };

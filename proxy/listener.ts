@@ -82,12 +82,21 @@ export class Listener {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         keepAliveTimeout: options.keepAliveTimeoutMs,
+        // How often Node checks the two timeouts above; its 30 s default would let a slow client sit far
+        // past them.
+        connectionsCheckingInterval: Math.max(
+          100,
+          Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4,
+        ),
         // Strict parsing: conflicting Content-Length and Transfer-Encoding, bad chunking, bare LFs are 400s.
         insecureHTTPParser: false,
       },
       onRequest,
     );
     this.h1.on('upgrade', onUpgrade);
+    // This server never listens itself (connections reach it from the sniffer below), but Node starts the
+    // timer that enforces headersTimeout and requestTimeout on 'listening'.
+    this.h1.emit('listening');
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable) return socket.destroy();
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';

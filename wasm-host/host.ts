@@ -198,7 +198,7 @@ export class WasmHost {
     } else {
       const workers = this.workerPool();
       workers.allowDeadline(limits.timeoutMs);
-      workers.publish(loaded);
+      workers.publish(loaded, endpoint, limits);
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
       new InstancePool(endpoint, loaded, services, limits).warm(1);
       runner = {

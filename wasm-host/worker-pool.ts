@@ -12,7 +12,7 @@ import type { HostServices } from './host-services.ts';
 import { type LoadedModule, maySuspend } from './instance.ts';
 import type { Limits } from './limits.ts';
 import { sharedNow, watchdogControl } from './watchdog.ts';
-import type { WorkerResult, WorkerTask } from './worker.ts';
+import type { ModuleAnnouncement, WorkerResult, WorkerTask } from './worker.ts';
 
 export interface WorkerPoolOptions {
   minThreads?: number;
@@ -91,9 +91,9 @@ export class WorkerPool {
     }
   }
 
-  /** Makes a compiled module available to every current worker. */
-  publish(loaded: LoadedModule): void {
-    this.channel.postMessage(loaded);
+  /** Makes a compiled module available to every current worker, which warms an instance of `endpoint`. */
+  publish(loaded: LoadedModule, endpoint: string, limits: Limits): void {
+    this.channel.postMessage({ loaded, endpoint, limits } satisfies ModuleAnnouncement);
   }
 
   async invoke(

@@ -25,6 +25,13 @@ export interface WorkerTask {
   loaded?: LoadedModule;
 }
 
+/** Broadcast when an endpoint version is activated: the compiled module, and what to warm. */
+export interface ModuleAnnouncement {
+  loaded: LoadedModule;
+  endpoint: string;
+  limits: Limits;
+}
+
 /** The encoded response (moved, not copied), or why there is none. */
 export type WorkerResult = Uint8Array | { code: string; message: string } | { missing: true };
 
@@ -45,8 +52,13 @@ attachWatchdog(workerData.watchdog as SharedArrayBuffer);
 const modules = new Map<string, LoadedModule>();
 const channel = new BroadcastChannel(workerData.moduleChannel as string);
 channel.onmessage = (event) => {
-  const loaded = (event as MessageEvent).data as LoadedModule;
+  const { loaded, endpoint, limits } = (event as MessageEvent).data as ModuleAnnouncement;
   modules.set(loaded.digest, loaded);
+  try {
+    poolFor({ endpoint, digest: loaded.digest, limits }, loaded).warm(1);
+  } catch {
+    // A module that cannot start fails its activation on the host's main thread already.
+  }
 };
 channel.unref();
 
@@ -64,7 +76,10 @@ const noServices: HostServices = {
 
 // One pool per endpoint: a task for a new version replaces the old version's instances, which keeps a
 // worker's memory bounded by the endpoints it serves rather than by every version ever deployed.
-function poolFor(task: WorkerTask, loaded: LoadedModule): InstancePool {
+function poolFor(
+  task: Pick<WorkerTask, 'endpoint' | 'digest' | 'limits'>,
+  loaded: LoadedModule,
+): InstancePool {
   let pool = pools.get(task.endpoint);
   if (pool === undefined || pool.loaded.digest !== task.digest) {
     pool?.close();

@@ -142,6 +142,32 @@ describe('passthrough', () => {
     expect(out).toMatch(/^HTTP\/1\.1 431/);
   });
 
+  it('does not let a slow client hold a connection past the header timeout', async () => {
+    const strict = await startRoam([
+      'proxy',
+      '--listen',
+      '127.0.0.1:0',
+      '--upstream',
+      upstreamUrl,
+      '--headers-timeout-ms',
+      '300',
+      '--request-timeout-ms',
+      '600',
+    ]);
+    const [host, port] = strict.address.split(':');
+    // Half a request head, then silence: the proxy answers 408 and closes the connection.
+    const socket = net.connect(Number(port), host);
+    await once(socket, 'connect');
+    socket.write('GET /legacy/hello HTTP/1.1\r\nhost: x\r\n');
+    let out = '';
+    socket.on('data', (d) => {
+      out += d;
+    });
+    await once(socket, 'close');
+    expect(out).toMatch(/^HTTP\/1\.1 408/);
+    await strict.stop();
+  });
+
   it('answers 502 with a reason when the upstream is down', async () => {
     const lonely = await startRoam(['proxy', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9']);
     const res = await request(`${lonely.url}/anything`);
