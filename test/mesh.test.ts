@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule } from './support/modules.ts';
-import { type RoamProcess, startRoam, stopAll } from './support/processes.ts';
+import { type RoamProcess, startHost, startRoam, stopAll } from './support/processes.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const stores = (names: string[]) => names.flatMap((s) => ['--store', `${s}=memory`]);
@@ -30,16 +30,8 @@ async function deploy(host: RoamProcess, name: string): Promise<void> {
 
 beforeAll(async () => {
   // The carts store lives on its own host; both cart hosts reach it over the network, as replicas would.
-  const storage = await startRoam([
-    'host',
-    '--tier',
-    'cluster',
-    '--listen',
-    '127.0.0.1:0',
-    ...stores(['carts']),
-  ]);
-  const cartHost = () =>
-    startRoam(['host', '--tier', 'cluster', '--listen', '127.0.0.1:0', '--store', `carts=${storage.url}`]);
+  const storage = await startHost('cluster', ['carts=memory']);
+  const cartHost = () => startHost('cluster', [`carts=${storage.url}`]);
   cartA = await cartHost();
   cartB = await cartHost();
   for (const h of [cartA, cartB]) await deploy(h, 'cart');
@@ -85,16 +77,7 @@ beforeAll(async () => {
     routes,
     ...stores(['catalog', 'orders']),
   ]);
-  edge = await startRoam([
-    'host',
-    '--tier',
-    'edge',
-    '--listen',
-    '127.0.0.1:0',
-    '--mesh',
-    `${first.url}/.roam/call`,
-    ...stores(['orders']),
-  ]);
+  edge = await startHost('edge', ['orders=memory'], '--mesh', `${first.url}/.roam/call`);
   // The edge host runs checkout under another name; its calls to cart and pricing go back through the proxy.
   const up = await request(`${edge.url}/modules`, { method: 'POST', body: endpointModule('checkout') });
   const { digest } = (await up.body.json()) as { digest: string };

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EndpointRequest, MemoryStore, WasmHost } from '../wasm-host/index.ts';
 import { endpointModule, request as req, text } from './support/modules.ts';
-import { type RoamProcess, startRoam, stopAll } from './support/processes.ts';
+import { type RoamProcess, startHost, stopAll } from './support/processes.ts';
 
 const ENDPOINTS = ['hello', 'resize', 'cart', 'pricing', 'checkout'];
 const STORES = ['carts', 'catalog', 'orders'];
@@ -100,35 +100,15 @@ beforeAll(async () => {
     libraryHosts.push(host);
     placements.push([`in-process library (${exec})`, libraryInvoke(host)]);
   }
-  const localStores = STORES.flatMap((s) => ['--store', `${s}=memory`]);
+  const localStores = STORES.map((s) => `${s}=memory`);
   for (const tier of ['in-process', 'cluster', 'edge', 'device']) {
-    const proc = await startRoam(['host', '--tier', tier, '--listen', '127.0.0.1:0', ...localStores]);
+    const proc = await startHost(tier, localStores);
     await deploy(proc);
     placements.push([`roam host --tier ${tier}`, processInvoke(proc)]);
   }
   // A device host whose carts live on another host, reached over the network.
-  const storage = await startRoam([
-    'host',
-    '--tier',
-    'cluster',
-    '--listen',
-    '127.0.0.1:0',
-    '--store',
-    'carts=memory',
-  ]);
-  const remote = await startRoam([
-    'host',
-    '--tier',
-    'device',
-    '--listen',
-    '127.0.0.1:0',
-    '--store',
-    `carts=${storage.url}`,
-    '--store',
-    'catalog=memory',
-    '--store',
-    'orders=memory',
-  ]);
+  const storage = await startHost('cluster', ['carts=memory']);
+  const remote = await startHost('device', [`carts=${storage.url}`, 'catalog=memory', 'orders=memory']);
   await deploy(remote);
   placements.push(['roam host --tier device, carts remote', processInvoke(remote)]);
 }, 60_000);

@@ -1,5 +1,5 @@
 // Request and Response: what an endpoint handler receives and returns.
-import { Header, headersSize, strSize, WireReader, WireWriter } from "./wire";
+import { findHeader, Header, headersSize, strSize, utf8Text, WireReader, WireWriter } from "./wire";
 
 function hexValue(c: i32): i32 {
   if (c >= 48 && c <= 57) return c - 48;
@@ -75,14 +75,12 @@ export class Request {
 
   /** A header value (names are lower-case); null when absent. */
   header(name: string): string | null {
-    const lower = name.toLowerCase();
-    for (let i = 0; i < this.headers.length; i++) if (this.headers[i].name == lower) return this.headers[i].value;
-    return null;
+    return findHeader(this.headers, name);
   }
 
   /** The body as UTF-8 text. */
   text(): string {
-    return String.UTF8.decodeUnsafe(this.body.dataStart, <usize>this.body.length);
+    return utf8Text(this.body);
   }
 
   /** The path's segments: "/cart/42/items" -> ["cart", "42", "items"]. */
@@ -164,13 +162,11 @@ export class Response {
   }
 
   header(name: string): string | null {
-    const lower = name.toLowerCase();
-    for (let i = 0; i < this.headers.length; i++) if (this.headers[i].name == lower) return this.headers[i].value;
-    return null;
+    return findHeader(this.headers, name);
   }
 
   text(): string {
-    return String.UTF8.decodeUnsafe(this.body.dataStart, <usize>this.body.length);
+    return utf8Text(this.body);
   }
 
   encodedSize(): usize {

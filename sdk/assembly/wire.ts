@@ -10,6 +10,17 @@ export class Header {
   }
 }
 
+/** The value of header `name` (case-insensitive; stored names are lower-case), or null. */
+export function findHeader(headers: Header[], name: string): string | null {
+  const lower = name.toLowerCase();
+  for (let i = 0; i < headers.length; i++) if (headers[i].name == lower) return headers[i].value;
+  return null;
+}
+
+export function utf8Text(bytes: Uint8Array): string {
+  return String.UTF8.decodeUnsafe(bytes.dataStart, <usize>bytes.length);
+}
+
 /** Reads fields from a buffer in linear memory; a length that runs past the end yields empty fields. */
 export class WireReader {
   ptr: usize;

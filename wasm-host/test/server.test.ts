@@ -2,7 +2,7 @@
 import { request as httpRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule, fixtureModule } from '../../test/support/modules.ts';
-import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
+import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
 
 const TOKEN = 'test-token';
 let host: RoamProcess;
@@ -118,7 +118,7 @@ describe('roam host', () => {
   });
 
   it('exits cleanly on SIGTERM', async () => {
-    const other = await startRoam(['host', '--tier', 'device', '--listen', '127.0.0.1:0']);
+    const other = await startHost('device');
     expect(await other.stop('SIGTERM')).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRoam, stopAll } from '../../test/support/processes.ts';
+import { startHost, stopAll } from '../../test/support/processes.ts';
 import {
   createStore,
   type DataStore,
@@ -20,15 +20,7 @@ const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new Te
 
 let remoteUrl = '';
 beforeAll(async () => {
-  const host = await startRoam([
-    'host',
-    '--tier',
-    'cluster',
-    '--listen',
-    '127.0.0.1:0',
-    '--store',
-    'remote=memory',
-  ]);
+  const host = await startHost('cluster', ['remote=memory']);
   remoteUrl = host.url;
 });
 afterAll(async () => {
