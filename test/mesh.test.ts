@@ -1,13 +1,14 @@
-// Requests through a real proxy to real Wasm hosts: endpoints run in the proxy's embedded host and on
-// standalone hosts, calls between endpoints go through the mesh in both directions, and when a host dies
-// its traffic moves to the host that is left.
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule } from './support/modules.ts';
-import { type RoamProcess, startHost, startRoam, stopAll } from './support/processes.ts';
+import {
+  type RoamProcess,
+  removeTempFiles,
+  startHost,
+  startRoam,
+  stopAll,
+  tempJson,
+} from './support/processes.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const stores = (names: string[]) => names.flatMap((s) => ['--store', `${s}=memory`]);
@@ -37,44 +38,39 @@ beforeAll(async () => {
   for (const h of [cartA, cartB]) await deploy(h, 'cart');
 
   // The proxy's port is not known before it starts, so the edge host that calls back through it comes after.
-  const routes = join(tmpdir(), `roam-mesh-routes-${process.pid}.json`);
-  const write = (edgeUrl?: string) =>
-    writeFileSync(
-      routes,
-      JSON.stringify({
-        version: 1,
-        routes: [
-          { match: 'GET /hello', endpoint: 'hello' },
-          { match: '* /cart/*', endpoint: 'cart', retries: 2 },
-          { match: 'POST /checkout/{user}', endpoint: 'checkout' },
-          ...(edgeUrl
-            ? [{ match: 'POST /checkout/{user}', endpoint: 'edge-checkout', host: 'edge.example' }]
-            : []),
-        ],
-        endpoints: {
-          hello: { module: `${root}build/endpoints/hello.wasm`, targets: [{ kind: 'local', weight: 1 }] },
-          checkout: {
-            module: `${root}build/endpoints/checkout.wasm`,
-            targets: [{ kind: 'local', weight: 1 }],
-          },
-          pricing: { module: `${root}build/endpoints/pricing.wasm`, targets: [{ kind: 'local', weight: 1 }] },
-          cart: {
-            targets: [
-              { kind: 'host', url: cartA.url, weight: 1 },
-              { kind: 'host', url: cartB.url, weight: 1 },
-            ],
-          },
-          ...(edgeUrl ? { 'edge-checkout': { targets: [{ kind: 'host', url: edgeUrl, weight: 1 }] } } : {}),
+  const routesFile = (edgeUrl?: string) =>
+    tempJson('routes.json', {
+      version: 1,
+      routes: [
+        { match: 'GET /hello', endpoint: 'hello' },
+        { match: '* /cart/*', endpoint: 'cart', retries: 2 },
+        { match: 'POST /checkout/{user}', endpoint: 'checkout' },
+        ...(edgeUrl
+          ? [{ match: 'POST /checkout/{user}', endpoint: 'edge-checkout', host: 'edge.example' }]
+          : []),
+      ],
+      endpoints: {
+        hello: { module: `${root}build/endpoints/hello.wasm`, targets: [{ kind: 'local', weight: 1 }] },
+        checkout: {
+          module: `${root}build/endpoints/checkout.wasm`,
+          targets: [{ kind: 'local', weight: 1 }],
         },
-      }),
-    );
-  write();
+        pricing: { module: `${root}build/endpoints/pricing.wasm`, targets: [{ kind: 'local', weight: 1 }] },
+        cart: {
+          targets: [
+            { kind: 'host', url: cartA.url, weight: 1 },
+            { kind: 'host', url: cartB.url, weight: 1 },
+          ],
+        },
+        ...(edgeUrl ? { 'edge-checkout': { targets: [{ kind: 'host', url: edgeUrl, weight: 1 }] } } : {}),
+      },
+    });
   const first = await startRoam([
     'proxy',
     '--listen',
     '127.0.0.1:0',
     '--routes',
-    routes,
+    routesFile(),
     ...stores(['catalog', 'orders']),
   ]);
   edge = await startHost('edge', ['orders=memory'], '--mesh', `${first.url}/.roam/call`);
@@ -85,17 +81,19 @@ beforeAll(async () => {
     await request(`${edge.url}/endpoints/edge-checkout`, { method: 'PUT', body: JSON.stringify({ digest }) })
   ).body.dump();
   await first.stop();
-  write(edge.url);
   proxy = await startRoam([
     'proxy',
     '--listen',
     first.address,
     '--routes',
-    routes,
+    routesFile(edge.url),
     ...stores(['catalog', 'orders']),
   ]);
 }, 60_000);
-afterAll(stopAll);
+afterAll(async () => {
+  await stopAll();
+  removeTempFiles();
+});
 
 describe('mesh', () => {
   it('runs an endpoint inside the proxy', async () => {

@@ -1,14 +1,11 @@
 // Traces leave through OpenTelemetry's OTLP/HTTP exporter and arrive at a real OTLP/HTTP listener with the
 // parent-child chain intact: client -> proxy -> Wasm endpoint (checkout) -> the endpoints it calls.
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RoamProcess, startRoam, stopAll } from './support/processes.ts';
+import { type RoamProcess, removeTempFiles, startRoam, stopAll, tempJson } from './support/processes.ts';
 
 interface OtlpSpan {
   traceId: string;
@@ -39,22 +36,18 @@ const root = new URL('..', import.meta.url).pathname;
 beforeAll(async () => {
   collector.listen(0, '127.0.0.1');
   await once(collector, 'listening');
-  const routes = join(tmpdir(), `roam-tracing-routes-${process.pid}.json`);
   const local = (name: string) => ({
     module: `${root}build/endpoints/${name}.wasm`,
     targets: [{ kind: 'local', weight: 1 }],
   });
-  writeFileSync(
-    routes,
-    JSON.stringify({
-      version: 1,
-      routes: [
-        { match: '* /cart/*', endpoint: 'cart' },
-        { match: 'POST /checkout/{user}', endpoint: 'checkout' },
-      ],
-      endpoints: { cart: local('cart'), pricing: local('pricing'), checkout: local('checkout') },
-    }),
-  );
+  const routes = tempJson('routes.json', {
+    version: 1,
+    routes: [
+      { match: '* /cart/*', endpoint: 'cart' },
+      { match: 'POST /checkout/{user}', endpoint: 'checkout' },
+    ],
+    endpoints: { cart: local('cart'), pricing: local('pricing'), checkout: local('checkout') },
+  });
   proxy = await startRoam(
     [
       'proxy',
@@ -78,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAll();
   collector.close();
+  removeTempFiles();
 });
 
 function attr(span: OtlpSpan, key: string): unknown {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLegacyService } from '../../examples/legacy-service/server.ts';
-import { startRoam, stopAll } from '../../test/support/processes.ts';
+import { removeTempFiles, startRoam, stopAll, tempJson } from '../../test/support/processes.ts';
 
 const legacy = createLegacyService();
 let upstream = '';
@@ -20,6 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stopAll();
+  removeTempFiles();
   legacy.close();
   legacy.closeAllConnections();
 });
@@ -30,15 +31,11 @@ function adminUrl(stdoutLine: { admin?: string }) {
 
 describe('proxy admin', () => {
   it('serves health, readiness, the route table in force and stats', async () => {
-    const routes = join(tmpdir(), `roam-routes-${process.pid}.json`);
-    writeFileSync(
-      routes,
-      JSON.stringify({
-        version: 3,
-        routes: [{ match: 'GET /legacy/hello', endpoint: 'hello-legacy' }],
-        endpoints: { 'hello-legacy': { targets: [{ kind: 'upstream', weight: 1 }] } },
-      }),
-    );
+    const routes = tempJson('routes.json', {
+      version: 3,
+      routes: [{ match: 'GET /legacy/hello', endpoint: 'hello-legacy' }],
+      endpoints: { 'hello-legacy': { targets: [{ kind: 'upstream', weight: 1 }] } },
+    });
     const proxy = await startRoam([
       'proxy',
       '--listen',

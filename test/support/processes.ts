@@ -1,4 +1,7 @@
 // End-to-end tests start real `roam` processes through the same code `roam up` uses.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type RoamProcess, startRoam } from '../../cli/spawn.ts';
 
 export { type RoamProcess, startRoam, stopAll } from '../../cli/spawn.ts';
@@ -14,4 +17,20 @@ export function startHost(tier: string, stores: string[] = [], ...flags: string[
     ...stores.flatMap((s) => ['--store', s]),
     ...flags,
   ]);
+}
+
+/** Writes `value` as JSON to a fresh temporary file; the file is removed when the test file's hooks end. */
+export function tempJson(name: string, value: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'roam-test-'));
+  tempDirs.push(dir);
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify(value));
+  return file;
+}
+
+const tempDirs: string[] = [];
+
+/** Removes the files tempJson() wrote. */
+export function removeTempFiles(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
