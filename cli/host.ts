@@ -1,6 +1,9 @@
 // `roam host`: a standalone Wasm host for one tier, serving the host API (docs/host-api.md) on --listen.
 import { mkdirSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { DiscoveryClient } from '../control-plane/client.ts';
+import { reconcileHost } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
@@ -26,7 +29,10 @@ Options:
   --mesh URL             where the endpoints' calls to other endpoints go: a proxy
                          (http://HOST:PORT/.roam/call) or a host (http://HOST:PORT); without it,
                          calls reach only endpoints active on this host
-  --token TOKEN          require this bearer token on admin routes (default: $ROAM_TOKEN)`;
+  --token TOKEN          require this bearer token on admin routes (default: $ROAM_TOKEN)
+  --control-plane H:P    take assignments from the control plane's gRPC address; the host then runs only
+                         the modules it is told to, and its upload and activation routes are closed
+  --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
 
 export const hostCommand: Command = {
   name: 'host',
@@ -48,6 +54,8 @@ export const hostCommand: Command = {
         'data-dir': { type: 'string' },
         mesh: { type: 'string' },
         token: { type: 'string' },
+        'control-plane': { type: 'string' },
+        'node-token': { type: 'string' },
       },
       usage,
     );
@@ -97,10 +105,44 @@ export const hostCommand: Command = {
         ),
     });
     const telemetry = startTelemetry('roam-host');
-    const server = new HostServer(host, { ...(token ? { token } : {}), metrics: telemetry.metricsHandler });
+    const managed = values['control-plane'] !== undefined;
+    const server = new HostServer(host, {
+      ...(token ? { token } : {}),
+      metrics: telemetry.metricsHandler,
+      managed,
+    });
     const address = await server.listen(listen.port, listen.host);
+    let discovery: DiscoveryClient | undefined;
+    if (managed) {
+      const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
+      if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      const client: DiscoveryClient = new DiscoveryClient({
+        address: values['control-plane']!,
+        token: nodeToken,
+        node: {
+          nodeId: id,
+          kind: 'host',
+          tier,
+          location,
+          address: `http://${address.address}:${address.port}`,
+          cpuMillis: availableParallelism() * 1000,
+          memoryMib: Math.round(totalmem() / 1024 / 1024),
+          capabilities: stores.map((s) => `store:${s.name}`),
+        },
+        apply: (snapshot) => reconcileHost(host, snapshot, (digest) => client.fetchModule(digest)),
+        load: () => ({
+          inFlight: host.stats().reduce((n, s) => n + s.inFlight, 0),
+          cpuMillis: 0,
+          memoryMib: Math.round(process.memoryUsage.rss() / 1024 / 1024),
+        }),
+        log: (event) => console.error(JSON.stringify(event)),
+      });
+      discovery = client;
+      client.start();
+    }
     // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
     const stopped = onShutdown(async () => {
+      discovery?.close();
       await server.close();
       await caller?.close();
       await host.close();

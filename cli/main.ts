@@ -1,11 +1,34 @@
 // The `roam` command: one entry point, one subcommand per component.
 import { RoamError } from '../core/errors.ts';
+import {
+  deployCommand,
+  endpointsCommand,
+  historyCommand,
+  hostsCommand,
+  migrateCommand,
+  rollbackCommand,
+  statusCommand,
+} from './admin.ts';
 import { type Command, UsageError } from './args.ts';
+import { controlPlaneCommand, tokenCommand } from './control-plane.ts';
 import { hostCommand } from './host.ts';
 import { proxyCommand } from './proxy.ts';
 import { upCommand } from './up.ts';
 
-const commands: Command[] = [upCommand, proxyCommand, hostCommand];
+const commands: Command[] = [
+  upCommand,
+  proxyCommand,
+  hostCommand,
+  controlPlaneCommand,
+  deployCommand,
+  rollbackCommand,
+  migrateCommand,
+  statusCommand,
+  endpointsCommand,
+  hostsCommand,
+  historyCommand,
+  tokenCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

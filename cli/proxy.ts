@@ -1,5 +1,7 @@
 // `roam proxy`: the sidecar. Passes through to --upstream whatever no route claims, dispatches endpoints
 // wherever the route table (--routes FILE, or later the control plane) says they live.
+import { DiscoveryClient } from '../control-plane/client.ts';
+import { applyToProxy } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
@@ -20,7 +22,9 @@ Options:
   --drain-timeout-ms MS   on SIGTERM, how long in-flight requests may take to finish (default: 15000)
   --headers-timeout-ms MS time a client has to send its request head (default: 10000)
   --request-timeout-ms MS time a client has to send its whole request (default: 60000)
-  --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)`;
+  --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)
+  --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
+  --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
 
 export const proxyCommand: Command = {
   name: 'proxy',
@@ -41,6 +45,8 @@ export const proxyCommand: Command = {
         'headers-timeout-ms': { type: 'string' },
         'request-timeout-ms': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'control-plane': { type: 'string' },
+        'node-token': { type: 'string' },
       },
       usage,
     );
@@ -93,10 +99,33 @@ export const proxyCommand: Command = {
     });
     if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
     const address = await proxy.listen(listen.port, listen.host);
+    let discovery: DiscoveryClient | undefined;
+    if (values['control-plane']) {
+      const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
+      if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      discovery = new DiscoveryClient({
+        address: values['control-plane'],
+        token: nodeToken,
+        node: {
+          nodeId: id,
+          kind: 'proxy',
+          tier: 'in-process',
+          location: id,
+          address: `http://${address.address}:${address.port}`,
+          cpuMillis: 0,
+          memoryMib: 0,
+          capabilities: [],
+        },
+        apply: (snapshot) => applyToProxy(proxy, snapshot),
+        log: (event) => console.error(JSON.stringify(event)),
+      });
+      discovery.start();
+    }
     const adminServer = admin ? new AdminServer(proxy, telemetry.metricsHandler) : undefined;
     const adminAddress = admin ? await adminServer!.listen(admin.port, admin.host) : undefined;
     // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
     const stopped = onShutdown(async () => {
+      discovery?.close();
       const { drained } = await proxy.drain();
       await adminServer?.close();
       await telemetry.shutdown();

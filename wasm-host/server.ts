@@ -3,7 +3,13 @@
 // hosts reach over the network.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequestError, InvalidArgumentError, NotFoundError, UnauthorizedError } from '../core/errors.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../core/errors.ts';
 import { readBody, sendError, sendJson } from '../core/http.ts';
 import type { EndpointRequest, HeaderList } from './abi.ts';
 import type { ActivateOptions, WasmHost } from './host.ts';
@@ -13,6 +19,11 @@ export interface HostServerOptions {
   /** When set, every route but /healthz and /invoke requires `authorization: Bearer <token>`. */
   token?: string;
   maxModuleBytes?: number;
+  /**
+   * The host takes its assignments from a control plane: module uploads and activations over this API are
+   * refused (409), so the host runs only what the control plane told it to.
+   */
+  managed?: boolean;
   /** Serves GET /metrics (Prometheus text), e.g. the OpenTelemetry Prometheus reader's handler. */
   metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -119,6 +130,14 @@ export class HostServer {
     }
     if (path === '/endpoints' && method === 'GET')
       return sendJson(res, 200, { endpoints: this.host.endpoints() });
+    if (
+      this.options.managed &&
+      (head === 'modules' || head === 'endpoints') &&
+      method !== 'GET' &&
+      method !== 'HEAD'
+    ) {
+      throw new ConflictError('this host is managed by a control plane: deploy with `roam deploy` instead');
+    }
     if (head === 'modules') return this.modules(req, res, method, parts);
     if (head === 'endpoints' && parts.length === 3) {
       const name = decodeSegment(parts[2]!, 'endpoint name');

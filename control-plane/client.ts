@@ -1,0 +1,128 @@
+// The node side of the discovery stream, shared by proxies and hosts: subscribe, apply each snapshot through
+// the node's own callback, ACK what was applied (or NACK with the reason and keep the last good snapshot),
+// send heartbeats, and resubscribe with backoff whenever the stream ends. Between streams the node keeps
+// serving what it applied last (static stability).
+import * as grpc from '@grpc/grpc-js';
+import { toRoamError } from '../core/errors.ts';
+import { Discovery, type NodeMessage, type SnapshotMsg, type SubscribeMsg } from './proto.ts';
+
+export interface ApplyResult {
+  /** For hosts: endpoint@digest pairs active and warm after applying. */
+  ready?: string[];
+}
+
+export interface DiscoveryClientOptions {
+  /** The control plane's gRPC address, HOST:PORT. */
+  address: string;
+  token: string;
+  node: Omit<SubscribeMsg, 'appliedVersion'>;
+  apply(snapshot: SnapshotMsg): Promise<ApplyResult>;
+  /** Load figures for heartbeats. */
+  load?(): { inFlight: number; cpuMillis: number; memoryMib: number };
+  heartbeatMs?: number;
+  log?(event: Record<string, unknown>): void;
+}
+
+type GrpcClient = grpc.Client & {
+  Stream(metadata: grpc.Metadata): grpc.ClientDuplexStream<NodeMessage, SnapshotMsg>;
+  FetchModule(
+    req: { digest: string },
+    metadata: grpc.Metadata,
+    cb: (err: grpc.ServiceError | null, res?: { module: Buffer }) => void,
+  ): void;
+};
+
+export class DiscoveryClient {
+  private readonly options: DiscoveryClientOptions;
+  private readonly client: GrpcClient;
+  private readonly metadata = new grpc.Metadata();
+  private stream: grpc.ClientDuplexStream<NodeMessage, SnapshotMsg> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private backoffMs = 100;
+  private closed = false;
+  /** Snapshots are applied one at a time, in order. */
+  private applying: Promise<void> = Promise.resolve();
+  appliedVersion = 0;
+  connected = false;
+
+  constructor(options: DiscoveryClientOptions) {
+    this.options = options;
+    this.metadata.set('authorization', `Bearer ${options.token}`);
+    this.client = new Discovery(options.address, grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 10_000,
+    }) as unknown as GrpcClient;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private log(event: Record<string, unknown>): void {
+    this.options.log?.({ component: 'discovery', node: this.options.node.nodeId, ...event });
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const stream = this.client.Stream(this.metadata);
+    this.stream = stream;
+    stream.write({ subscribe: { ...this.options.node, appliedVersion: this.appliedVersion } });
+    stream.on('data', (snapshot: SnapshotMsg) => {
+      if (!this.connected) this.log({ event: 'connected' });
+      this.connected = true;
+      this.backoffMs = 100;
+      this.applying = this.applying.then(() => this.applySnapshot(stream, snapshot));
+    });
+    const lost = (err?: Error) => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      this.connected = false;
+      clearInterval(this.heartbeat);
+      if (this.closed) return;
+      this.log({ event: 'disconnected', reason: err?.message ?? 'stream ended', retryInMs: this.backoffMs });
+      // Jittered exponential backoff, capped low: a restarted control plane should see its nodes back soon.
+      this.retry = setTimeout(() => this.connect(), this.backoffMs * (0.5 + Math.random() / 2));
+      this.backoffMs = Math.min(this.backoffMs * 2, 2000);
+    };
+    stream.on('error', lost);
+    stream.on('end', () => lost());
+    const every = this.options.heartbeatMs ?? 1000;
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      const load = this.options.load?.() ?? { inFlight: 0, cpuMillis: 0, memoryMib: 0 };
+      stream.write({ heartbeat: load });
+    }, every);
+    this.heartbeat.unref();
+  }
+
+  private async applySnapshot(
+    stream: grpc.ClientDuplexStream<NodeMessage, SnapshotMsg>,
+    snapshot: SnapshotMsg,
+  ): Promise<void> {
+    try {
+      const result = await this.options.apply(snapshot);
+      this.appliedVersion = snapshot.version;
+      stream.write({ ack: { version: snapshot.version, ready: result.ready ?? [] } });
+    } catch (err) {
+      const reason = toRoamError(err).message;
+      this.log({ event: 'nack', version: snapshot.version, reason });
+      stream.write({ nack: { version: snapshot.version, reason } });
+    }
+  }
+
+  fetchModule(digest: string): Promise<Uint8Array> {
+    return new Promise((resolve, reject) =>
+      this.client.FetchModule({ digest }, this.metadata, (err, res) =>
+        err ? reject(err) : resolve(new Uint8Array(res!.module)),
+      ),
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.retry);
+    this.stream?.end();
+    this.client.close();
+  }
+}

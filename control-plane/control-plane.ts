@@ -1,0 +1,256 @@
+// The control plane's core: keeps the state, knows which nodes are connected, and publishes a new snapshot to
+// every node whose configuration changed, in make-before-break order (snapshot.ts). The gRPC service and
+// the admin API are thin layers over this.
+import { InvalidArgumentError, NotFoundError } from '../core/errors.ts';
+import type { RouteSpec } from '../proxy/index.ts';
+import { RouteTable } from '../proxy/index.ts';
+import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
+import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
+import { type NodeRecord, State } from './state.ts';
+
+/** A connected node's stream, as the gRPC layer exposes it. */
+export interface NodeSession {
+  send(snapshot: SnapshotMsg): void;
+  sentVersion: number;
+}
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  /** A node that sends nothing (heartbeats included) for this long is marked down. */
+  nodeTimeoutMs?: number;
+  /** After start, how long nodes may take to reconnect before any is marked down. */
+  restartGraceMs?: number;
+}
+
+export class ControlPlane {
+  readonly state: State;
+  private readonly sessions = new Map<string, NodeSession>();
+  /** Per node, the snapshot content it last acknowledged (what it is running now). */
+  private readonly acked = new Map<string, SnapshotContent>();
+  private readonly nodeTimeoutMs: number;
+  private readonly liveness: NodeJS.Timeout;
+  private readonly waiters = new Set<() => void>();
+  private readonly graceUntil: number;
+
+  constructor(options: ControlPlaneOptions) {
+    this.state = new State(options.dataDir);
+    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 3000;
+    // After a restart, what each node acknowledged last is what it still runs (static stability); nodes get a
+    // grace period to reconnect (their backoff may be seconds) before silence counts against them.
+    this.graceUntil = Date.now() + (options.restartGraceMs ?? 10_000);
+    for (const n of this.state.nodes()) {
+      const snap = this.state.snapshotOf(n.id);
+      if (snap && snap.version === n.appliedVersion) this.acked.set(n.id, JSON.parse(snap.content));
+    }
+    this.liveness = setInterval(() => this.markSilentNodesDown(), Math.max(100, this.nodeTimeoutMs / 3));
+    this.liveness.unref();
+  }
+
+  close(): void {
+    clearInterval(this.liveness);
+    this.state.close();
+  }
+
+  /** Resolves when something changes (an ACK, a node up or down); for callers waiting on a rollout. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.add(resolve));
+  }
+
+  private notify(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  // --- nodes ---
+
+  subscribe(msg: SubscribeMsg, session: NodeSession): NodeRecord {
+    if (msg.kind !== 'proxy' && msg.kind !== 'host') {
+      throw new InvalidArgumentError(`subscribe: kind must be "proxy" or "host", got "${msg.kind}"`);
+    }
+    const previous = this.state.node(msg.nodeId);
+    const node: NodeRecord = {
+      id: msg.nodeId,
+      kind: msg.kind,
+      tier: msg.tier || (msg.kind === 'proxy' ? 'in-process' : 'cluster'),
+      location: msg.location || msg.nodeId,
+      address: msg.address,
+      cpuMillis: msg.cpuMillis,
+      memoryMib: msg.memoryMib,
+      capabilities: msg.capabilities,
+      ready: previous && previous.appliedVersion === msg.appliedVersion ? previous.ready : [],
+      appliedVersion: msg.appliedVersion,
+      lastSeen: Date.now(),
+      status: 'up',
+    };
+    this.state.saveNode(node);
+    if (previous?.status !== 'up') this.state.record('node-up', null, { node: node.id, kind: node.kind });
+    this.sessions.set(node.id, session);
+    session.sentVersion = -1;
+    this.publish();
+    return node;
+  }
+
+  disconnect(nodeId: string, session: NodeSession): void {
+    if (this.sessions.get(nodeId) === session) this.sessions.delete(nodeId);
+  }
+
+  heartbeat(nodeId: string): void {
+    const node = this.state.node(nodeId);
+    if (!node) return;
+    node.lastSeen = Date.now();
+    if (node.status === 'down') {
+      node.status = 'up';
+      this.state.saveNode(node);
+      this.publish();
+    } else {
+      this.state.saveNode(node);
+    }
+  }
+
+  ack(nodeId: string, version: number, ready: string[]): void {
+    const node = this.state.node(nodeId);
+    if (!node) return;
+    const snap = this.state.snapshotOf(nodeId);
+    if (snap && snap.version === version) this.acked.set(nodeId, JSON.parse(snap.content));
+    node.appliedVersion = version;
+    node.ready = ready;
+    node.lastSeen = Date.now();
+    this.state.saveNode(node);
+    // A host that became ready may now receive traffic; a proxy that dropped a route lets a host unload.
+    this.publish();
+    this.notify();
+  }
+
+  nack(nodeId: string, version: number, reason: string): void {
+    this.state.record('nack', null, { node: nodeId, version, reason });
+    this.notify();
+  }
+
+  private markSilentNodesDown(): void {
+    const now = Date.now();
+    if (now < this.graceUntil) return;
+    let changed = false;
+    for (const n of this.state.nodes()) {
+      if (n.status === 'up' && now - Math.max(n.lastSeen, this.graceUntil) > this.nodeTimeoutMs) {
+        n.status = 'down';
+        this.state.saveNode(n);
+        this.state.record('node-down', null, { node: n.id, silentForMs: now - n.lastSeen });
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.publish();
+      this.notify();
+    }
+  }
+
+  // --- publishing ---
+
+  /** Rebuilds every node's snapshot; a node whose content changed gets a new version, pushed if connected. */
+  publish(): void {
+    const routed = new Map<string, Set<string>>();
+    for (const n of this.state.nodes()) {
+      if (n.kind !== 'proxy') continue;
+      for (const ep of this.acked.get(n.id)?.endpoints ?? []) {
+        let set = routed.get(ep.endpoint);
+        if (!set) {
+          set = new Set();
+          routed.set(ep.endpoint, set);
+        }
+        for (const t of ep.targets) set.add(t.hostId);
+      }
+    }
+    const contents = buildSnapshots({
+      endpoints: this.state.endpoints(),
+      placements: this.state.placements(),
+      nodes: this.state.nodes(),
+      routed,
+    });
+    for (const [nodeId, content] of contents) {
+      const json = JSON.stringify(content);
+      let snap = this.state.snapshotOf(nodeId);
+      if (!snap || snap.content !== json) {
+        snap = { version: this.state.nextVersion(), content: json };
+        this.state.saveSnapshot(nodeId, snap.version, json);
+      }
+      const session = this.sessions.get(nodeId);
+      if (session && session.sentVersion !== snap.version) {
+        session.sentVersion = snap.version;
+        session.send({ version: snap.version, ...content });
+      }
+    }
+  }
+
+  // --- operations (admin API and CLI) ---
+
+  uploadModule(bytes: Uint8Array, expected?: string): string {
+    const digest = this.state.modules.put(bytes, expected);
+    this.state.record('module-upload', null, { digest, size: bytes.length });
+    return digest;
+  }
+
+  deploy(endpoint: string, digest: string, routes: RouteSpec[] | undefined): { version: number } {
+    if (routes) {
+      // Validate the routes as a proxy would, so a bad route is refused here and never reaches a proxy.
+      RouteTable.build({
+        version: 1,
+        routes: routes.map((r) => ({ ...r, endpoint })),
+        endpoints: { [endpoint]: { targets: [{ kind: 'upstream', weight: 1 }] } },
+      });
+    }
+    const { version, changed } = this.state.deploy(
+      endpoint,
+      digest,
+      routes?.map((r) => ({ ...r, endpoint })),
+    );
+    if (this.state.placements(endpoint).length === 0)
+      this.state.setPlacement(endpoint, this.defaultPlacement());
+    if (changed)
+      this.state.record('deploy', endpoint, { version, digest, placement: this.placementOf(endpoint) });
+    this.publish();
+    return { version };
+  }
+
+  rollback(endpoint: string, to: number | undefined): { version: number; digest: string } {
+    const ep = this.state.rollback(endpoint, to);
+    this.state.record('rollback', endpoint, { version: ep.version, digest: ep.digest });
+    this.publish();
+    return { version: ep.version, digest: ep.digest };
+  }
+
+  migrate(endpoint: string, to: string[]): void {
+    if (!this.state.endpoint(endpoint))
+      throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
+    for (const id of to) {
+      const node = this.state.node(id);
+      if (node?.kind !== 'host') throw new NotFoundError(`host "${id}" is not known to the control plane`);
+    }
+    const from = this.placementOf(endpoint);
+    this.state.setPlacement(endpoint, to);
+    this.state.record('migrate', endpoint, { from, to });
+    this.publish();
+  }
+
+  placementOf(endpoint: string): string[] {
+    return this.state.placements(endpoint).map((p) => p.nodeId);
+  }
+
+  /** Until the placement loop exists: a new endpoint goes to every cluster-tier host (or every host). */
+  private defaultPlacement(): string[] {
+    const hosts = this.state.nodes().filter((n) => n.kind === 'host' && n.status === 'up');
+    const cluster = hosts.filter((h) => h.tier === 'cluster');
+    return (cluster.length > 0 ? cluster : hosts).map((h) => h.id);
+  }
+
+  status() {
+    return this.state.nodes().map((n) => {
+      const desired = this.state.snapshotOf(n.id)?.version ?? 0;
+      return {
+        ...n,
+        desiredVersion: desired,
+        inSync: desired === n.appliedVersion,
+        connected: this.sessions.has(n.id),
+      };
+    });
+  }
+}

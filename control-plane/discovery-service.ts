@@ -1,0 +1,129 @@
+// The gRPC face of the control plane (protocol/roam.proto): the discovery stream, module fetches and the
+// report stream. Every call presents a node token; a node can only subscribe as itself.
+import * as grpc from '@grpc/grpc-js';
+import { toRoamError } from '../core/errors.ts';
+import { bearer, verifyNodeToken } from './auth.ts';
+import type { ControlPlane, NodeSession } from './control-plane.ts';
+import { Discovery, type NodeMessage, type SnapshotMsg } from './proto.ts';
+
+function authenticate(cp: ControlPlane, metadata: grpc.Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  return verifyNodeToken(cp.state.secret(), bearer(typeof value === 'string' ? value : value?.toString()));
+}
+
+function fail(code: grpc.status, details: string): Partial<grpc.StatusObject> {
+  return { code, details };
+}
+
+export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplementation {
+  return {
+    Stream(call: grpc.ServerDuplexStream<NodeMessage, SnapshotMsg>) {
+      const tokenNode = authenticate(cp, call.metadata);
+      if (!tokenNode) {
+        call.destroy(
+          Object.assign(
+            new Error('missing or invalid node token'),
+            fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'),
+          ),
+        );
+        return;
+      }
+      let nodeId: string | undefined;
+      const session: NodeSession = {
+        sentVersion: -1,
+        send: (snapshot) => call.write(snapshot),
+      };
+      call.on('data', (msg: NodeMessage) => {
+        try {
+          if (msg.subscribe) {
+            if (msg.subscribe.nodeId !== tokenNode) {
+              call.destroy(
+                Object.assign(
+                  new Error(`token is for node "${tokenNode}", not "${msg.subscribe.nodeId}"`),
+                  fail(
+                    grpc.status.PERMISSION_DENIED,
+                    `token is for node "${tokenNode}", not "${msg.subscribe.nodeId}"`,
+                  ),
+                ),
+              );
+              return;
+            }
+            nodeId = msg.subscribe.nodeId;
+            cp.subscribe(msg.subscribe, session);
+          } else if (!nodeId) {
+            call.destroy(
+              Object.assign(
+                new Error('the first message must be subscribe'),
+                fail(grpc.status.FAILED_PRECONDITION, 'the first message must be subscribe'),
+              ),
+            );
+          } else if (msg.ack) {
+            cp.ack(nodeId, msg.ack.version, msg.ack.ready);
+          } else if (msg.nack) {
+            cp.nack(nodeId, msg.nack.version, msg.nack.reason);
+          } else if (msg.heartbeat) {
+            cp.heartbeat(nodeId);
+          }
+        } catch (err) {
+          const e = toRoamError(err);
+          call.destroy(Object.assign(new Error(e.message), fail(grpc.status.INVALID_ARGUMENT, e.message)));
+        }
+      });
+      const end = () => {
+        if (nodeId) cp.disconnect(nodeId, session);
+      };
+      call.on('end', () => {
+        end();
+        call.end();
+      });
+      call.on('error', end);
+      call.on('cancelled', end);
+    },
+
+    FetchModule(
+      call: grpc.ServerUnaryCall<{ digest: string }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      if (!authenticate(cp, call.metadata)) {
+        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
+        return;
+      }
+      try {
+        const bytes = cp.state.modules.bytes(call.request.digest);
+        callback(null, { digest: call.request.digest, module: Buffer.from(bytes) });
+      } catch (err) {
+        callback(fail(grpc.status.NOT_FOUND, toRoamError(err).message));
+      }
+    },
+
+    Report(
+      call: grpc.ServerReadableStream<{ nodeId: string; records: string[] }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) {
+      if (!authenticate(cp, call.metadata)) {
+        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
+        return;
+      }
+      let accepted = 0;
+      call.on('data', (batch: { records: string[] }) => {
+        accepted += batch.records.length;
+      });
+      call.on('end', () => callback(null, { accepted }));
+    },
+  };
+}
+
+export async function startDiscoveryServer(
+  cp: ControlPlane,
+  host: string,
+  port: number,
+): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server();
+  server.addService(Discovery.service, discoveryService(cp));
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return { server, port: bound };
+}

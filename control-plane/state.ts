@@ -1,0 +1,324 @@
+// The control plane's state on node:sqlite: endpoints and their versions, modules (blobs content-addressed on
+// disk), hosts and proxies as they subscribed, placements, per-node snapshot versions, and a history of every
+// change. A restart loses nothing: every table is written before the change is published.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.ts';
+import type { RouteSpec } from '../proxy/index.ts';
+import { ModuleStore } from '../wasm-host/index.ts';
+
+export interface EndpointRecord {
+  name: string;
+  routes: RouteSpec[];
+  /** The version in force (0 before the first deploy). */
+  version: number;
+  digest: string;
+}
+
+export interface VersionRecord {
+  endpoint: string;
+  version: number;
+  digest: string;
+  createdAt: string;
+}
+
+export interface NodeRecord {
+  id: string;
+  kind: 'proxy' | 'host';
+  tier: string;
+  location: string;
+  address: string;
+  cpuMillis: number;
+  memoryMib: number;
+  capabilities: string[];
+  /** endpoint@digest pairs the node reported ready in its last ACK. */
+  ready: string[];
+  appliedVersion: number;
+  lastSeen: number;
+  status: 'up' | 'down';
+}
+
+export interface HistoryRecord {
+  id: number;
+  at: string;
+  action: string;
+  endpoint: string | null;
+  detail: Record<string, unknown>;
+}
+
+export const ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export class State {
+  readonly modules: ModuleStore;
+  readonly dir: string;
+  private readonly db: DatabaseSync;
+
+  constructor(dataDir: string) {
+    this.dir = dataDir;
+    mkdirSync(dataDir, { recursive: true });
+    this.modules = new ModuleStore(join(dataDir, 'modules'));
+    this.db = new DatabaseSync(join(dataDir, 'roam.db'));
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, routes TEXT NOT NULL, version INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS versions (
+        endpoint TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (endpoint, version));
+      CREATE TABLE IF NOT EXISTS nodes (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, tier TEXT NOT NULL, location TEXT NOT NULL, address TEXT NOT NULL,
+        cpu_millis INTEGER NOT NULL, memory_mib INTEGER NOT NULL, capabilities TEXT NOT NULL, ready TEXT NOT NULL,
+        applied_version INTEGER NOT NULL, last_seen INTEGER NOT NULL, status TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS placements (endpoint TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (endpoint, node_id));
+      CREATE TABLE IF NOT EXISTS snapshots (node_id TEXT PRIMARY KEY, version INTEGER NOT NULL, content TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL, endpoint TEXT, detail TEXT NOT NULL);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** A secret generated on first start and kept in the database (tokens are derived from it). */
+  secret(): string {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'secret'").get() as
+      | { value: string }
+      | undefined;
+    if (row) return row.value;
+    const value = randomBytes(32).toString('hex');
+    this.db.prepare("INSERT INTO meta (key, value) VALUES ('secret', ?)").run(value);
+    return value;
+  }
+
+  /** Next snapshot version; monotonic across restarts. */
+  nextVersion(): number {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'version'").get() as
+      | { value: string }
+      | undefined;
+    const next = (row ? Number(row.value) : 0) + 1;
+    this.db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(String(next));
+    return next;
+  }
+
+  endpoint(name: string): EndpointRecord | undefined {
+    const row = this.db
+      .prepare(
+        'SELECT e.name, e.routes, e.version, v.digest FROM endpoints e JOIN versions v ON v.endpoint = e.name AND v.version = e.version WHERE e.name = ?',
+      )
+      .get(name) as { name: string; routes: string; version: number; digest: string } | undefined;
+    return (
+      row && { name: row.name, routes: JSON.parse(row.routes), version: row.version, digest: row.digest }
+    );
+  }
+
+  endpoints(): EndpointRecord[] {
+    const rows = this.db
+      .prepare(
+        'SELECT e.name, e.routes, e.version, v.digest FROM endpoints e JOIN versions v ON v.endpoint = e.name AND v.version = e.version ORDER BY e.name',
+      )
+      .all() as { name: string; routes: string; version: number; digest: string }[];
+    return rows.map((r) => ({
+      name: r.name,
+      routes: JSON.parse(r.routes),
+      version: r.version,
+      digest: r.digest,
+    }));
+  }
+
+  versions(endpoint: string): VersionRecord[] {
+    const rows = this.db
+      .prepare(
+        'SELECT endpoint, version, digest, created_at FROM versions WHERE endpoint = ? ORDER BY version',
+      )
+      .all(endpoint) as { endpoint: string; version: number; digest: string; created_at: string }[];
+    return rows.map((r) => ({
+      endpoint: r.endpoint,
+      version: r.version,
+      digest: r.digest,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /**
+   * Records a deploy: a new version of `name` at `digest` (or the version already at that digest, if the
+   * latest one is), with `routes` when given. Returns the version in force.
+   */
+  deploy(
+    name: string,
+    digest: string,
+    routes: RouteSpec[] | undefined,
+  ): { version: number; changed: boolean } {
+    if (!ENDPOINT_NAME.test(name)) {
+      throw new InvalidArgumentError(`endpoint name "${name}" must be 1-128 characters of [A-Za-z0-9._-]`);
+    }
+    if (!this.modules.has(digest)) throw new NotFoundError(`module ${digest} has not been uploaded`);
+    const current = this.endpoint(name);
+    const nextRoutes = routes ?? current?.routes ?? [];
+    if (
+      current &&
+      current.digest === digest &&
+      JSON.stringify(nextRoutes) === JSON.stringify(current.routes)
+    ) {
+      return { version: current.version, changed: false };
+    }
+    const last = this.db.prepare('SELECT MAX(version) AS v FROM versions WHERE endpoint = ?').get(name) as {
+      v: number | null;
+    };
+    const version = (last.v ?? 0) + 1;
+    this.db.exec('BEGIN');
+    try {
+      this.db
+        .prepare('INSERT INTO versions (endpoint, version, digest, created_at) VALUES (?, ?, ?, ?)')
+        .run(name, version, digest, new Date().toISOString());
+      this.db
+        .prepare(
+          'INSERT INTO endpoints (name, routes, version) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET routes = excluded.routes, version = excluded.version',
+        )
+        .run(name, JSON.stringify(nextRoutes), version);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return { version, changed: true };
+  }
+
+  /** Puts an existing version back in force. */
+  rollback(name: string, to: number | undefined): EndpointRecord {
+    const current = this.endpoint(name);
+    if (!current) throw new NotFoundError(`endpoint "${name}" does not exist`, { endpoint: name });
+    const target = to ?? current.version - 1;
+    const exists = this.versions(name).some((v) => v.version === target);
+    if (!exists) {
+      throw new NotFoundError(`endpoint "${name}" has no version ${target}`, { endpoint: name });
+    }
+    if (target === current.version)
+      throw new ConflictError(`version ${target} of "${name}" is already in force`);
+    this.db.prepare('UPDATE endpoints SET version = ? WHERE name = ?').run(target, name);
+    return this.endpoint(name)!;
+  }
+
+  placements(endpoint?: string): { endpoint: string; nodeId: string }[] {
+    const rows = (
+      endpoint === undefined
+        ? this.db.prepare('SELECT endpoint, node_id FROM placements ORDER BY endpoint, node_id').all()
+        : this.db
+            .prepare('SELECT endpoint, node_id FROM placements WHERE endpoint = ? ORDER BY node_id')
+            .all(endpoint)
+    ) as { endpoint: string; node_id: string }[];
+    return rows.map((r) => ({ endpoint: r.endpoint, nodeId: r.node_id }));
+  }
+
+  setPlacement(endpoint: string, nodeIds: string[]): void {
+    this.db.exec('BEGIN');
+    try {
+      this.db.prepare('DELETE FROM placements WHERE endpoint = ?').run(endpoint);
+      const insert = this.db.prepare('INSERT INTO placements (endpoint, node_id) VALUES (?, ?)');
+      for (const id of nodeIds) insert.run(endpoint, id);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  node(id: string): NodeRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as
+      | Record<string, unknown>
+      | undefined;
+    return row && toNode(row);
+  }
+
+  nodes(): NodeRecord[] {
+    return (this.db.prepare('SELECT * FROM nodes ORDER BY id').all() as Record<string, unknown>[]).map(
+      toNode,
+    );
+  }
+
+  saveNode(n: NodeRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO nodes (id, kind, tier, location, address, cpu_millis, memory_mib, capabilities, ready, applied_version, last_seen, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier, location = excluded.location,
+           address = excluded.address, cpu_millis = excluded.cpu_millis, memory_mib = excluded.memory_mib,
+           capabilities = excluded.capabilities, ready = excluded.ready, applied_version = excluded.applied_version,
+           last_seen = excluded.last_seen, status = excluded.status`,
+      )
+      .run(
+        n.id,
+        n.kind,
+        n.tier,
+        n.location,
+        n.address,
+        n.cpuMillis,
+        n.memoryMib,
+        JSON.stringify(n.capabilities),
+        JSON.stringify(n.ready),
+        n.appliedVersion,
+        n.lastSeen,
+        n.status,
+      );
+  }
+
+  snapshotOf(nodeId: string): { version: number; content: string } | undefined {
+    return this.db.prepare('SELECT version, content FROM snapshots WHERE node_id = ?').get(nodeId) as
+      | { version: number; content: string }
+      | undefined;
+  }
+
+  saveSnapshot(nodeId: string, version: number, content: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO snapshots (node_id, version, content) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, content = excluded.content',
+      )
+      .run(nodeId, version, content);
+  }
+
+  record(action: string, endpoint: string | null, detail: Record<string, unknown>): void {
+    this.db
+      .prepare('INSERT INTO history (at, action, endpoint, detail) VALUES (?, ?, ?, ?)')
+      .run(new Date().toISOString(), action, endpoint, JSON.stringify(detail));
+  }
+
+  history(endpoint?: string, limit = 200): HistoryRecord[] {
+    const rows = (
+      endpoint === undefined
+        ? this.db.prepare('SELECT * FROM history ORDER BY id DESC LIMIT ?').all(limit)
+        : this.db
+            .prepare('SELECT * FROM history WHERE endpoint = ? ORDER BY id DESC LIMIT ?')
+            .all(endpoint, limit)
+    ) as { id: number; at: string; action: string; endpoint: string | null; detail: string }[];
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      action: r.action,
+      endpoint: r.endpoint,
+      detail: JSON.parse(r.detail),
+    }));
+  }
+}
+
+function toNode(row: Record<string, unknown>): NodeRecord {
+  return {
+    id: row.id as string,
+    kind: row.kind as 'proxy' | 'host',
+    tier: row.tier as string,
+    location: row.location as string,
+    address: row.address as string,
+    cpuMillis: Number(row.cpu_millis),
+    memoryMib: Number(row.memory_mib),
+    capabilities: JSON.parse(row.capabilities as string),
+    ready: JSON.parse(row.ready as string),
+    appliedVersion: Number(row.applied_version),
+    lastSeen: Number(row.last_seen),
+    status: row.status as 'up' | 'down',
+  };
+}

@@ -1,0 +1,293 @@
+// The control plane end to end, with real processes on loopback: a control plane, two proxies and three hosts.
+// Deploys reach every node make-before-break; a new version rolls out under steady load with no failed
+// request; a snapshot a host cannot apply is NACKed and traffic keeps flowing; the control plane can be
+// killed and restarted mid-load; a host that dies is marked down and taken out of the routes.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endpointModule, fixtureModule } from '../../test/support/modules.ts';
+import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
+import { nodeToken } from '../auth.ts';
+import { State } from '../state.ts';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'roam-cp-'));
+let cp: RoamProcess;
+let adminToken = '';
+let secret = '';
+const proxies: RoamProcess[] = [];
+const hosts: Record<string, RoamProcess> = {};
+let storage: RoamProcess;
+
+async function startControlPlane(): Promise<RoamProcess> {
+  const grpcPort = cp ? (cp.info.grpc as string).split(':')[1] : '0';
+  const adminAddr = cp ? cp.address : '127.0.0.1:0';
+  return startRoam([
+    'control-plane',
+    '--grpc',
+    `127.0.0.1:${grpcPort}`,
+    '--admin',
+    adminAddr,
+    '--data-dir',
+    dataDir,
+    '--node-timeout-ms',
+    '1500',
+  ]);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the test reads the admin API's JSON loosely, field by field.
+type Json = any;
+
+async function admin(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Json }> {
+  const res = await request(`${cp.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}` },
+    body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  return { status: res.statusCode, json: await res.body.json() };
+}
+
+async function deploy(endpoint: string, bytes: Uint8Array, routes?: string[]) {
+  const up = await admin('POST', '/api/modules', bytes);
+  expect(up.status, JSON.stringify(up.json)).toBe(201);
+  const res = await admin('POST', '/api/deploy', {
+    endpoint,
+    digest: up.json.digest,
+    ...(routes ? { routes: routes.map((match) => ({ match })) } : {}),
+  });
+  expect(res.status, JSON.stringify(res.json)).toBe(200);
+  return { digest: up.json.digest as string, version: res.json.version as number };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function allInSync(): Promise<boolean> {
+  const { json } = await admin('GET', '/api/status');
+  return json.nodes.every((n: { inSync: boolean; status: string }) => n.status !== 'up' || n.inSync);
+}
+
+/** Sends GET /cart/ada through both proxies in a loop until stopped; counts failures. */
+function steadyLoad() {
+  let running = true;
+  const stats = { ok: 0, failed: [] as string[] };
+  const loops = proxies.map(async (p) => {
+    while (running) {
+      try {
+        const res = await request(`${p.url}/cart/ada`);
+        const body = await res.body.text();
+        if (res.statusCode === 200) stats.ok++;
+        else stats.failed.push(`${res.statusCode} ${body}`);
+      } catch (err) {
+        stats.failed.push((err as Error).message);
+      }
+    }
+  });
+  return {
+    stats,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return stats;
+    },
+  };
+}
+
+/** The cart module with a custom section appended: same code, another digest (a new version). */
+function cartVariant(n: number): Uint8Array {
+  const base = endpointModule('cart');
+  const out = new Uint8Array(base.length + 6);
+  out.set(base);
+  out.set([0, 4, 1, 118, n, n], base.length); // custom section "v" with two bytes
+  return out;
+}
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+  adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const state = new State(dataDir);
+  secret = state.secret();
+  state.close();
+  storage = await startHost('cluster', ['carts=memory']);
+  const grpc = cp.info.grpc as string;
+  for (const [id, tier] of [
+    ['h1', 'cluster'],
+    ['h2', 'cluster'],
+    ['e1', 'edge'],
+  ] as const) {
+    hosts[id] = await startRoam(
+      [
+        'host',
+        '--tier',
+        tier,
+        '--id',
+        id,
+        '--listen',
+        '127.0.0.1:0',
+        '--store',
+        `carts=${storage.url}`,
+        '--control-plane',
+        grpc,
+      ],
+      { ROAM_NODE_TOKEN: nodeToken(secret, id) },
+    );
+  }
+  for (const id of ['p1', 'p2']) {
+    proxies.push(
+      await startRoam(['proxy', '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc], {
+        ROAM_NODE_TOKEN: nodeToken(secret, id),
+      }),
+    );
+  }
+  await until(
+    'all five nodes to subscribe',
+    async () => (await admin('GET', '/api/status')).json.nodes.length === 5,
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await stopAll();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('control plane', () => {
+  it('refuses calls without the admin token, and modules that break the ABI, with the reason', async () => {
+    const res = await request(`${cp.url}/api/status`);
+    expect(res.statusCode).toBe(401);
+    await res.body.dump();
+    const bad = await admin('POST', '/api/modules', fixtureModule('badimport'));
+    expect(bad.status).toBe(422);
+    expect(bad.json.message).toContain('roam.open_socket');
+    const notWasm = await admin('POST', '/api/modules', new TextEncoder().encode('nope'));
+    expect(notWasm.status).toBe(422);
+    const badRoute = await admin('POST', '/api/deploy', {
+      endpoint: 'x',
+      digest: 'sha256:0',
+      routes: [{ match: 'GET nope' }],
+    });
+    expect(badRoute.status).toBe(400);
+  });
+
+  it('deploys an endpoint to the cluster hosts, then routes it on every proxy', async () => {
+    const { version } = await deploy('cart', cartVariant(1), ['* /cart/*']);
+    expect(version).toBe(1);
+    await until('both proxies to serve /cart', async () => {
+      for (const p of proxies) {
+        const res = await request(`${p.url}/cart/ada/items`, { method: 'POST', body: 'sku=book&qty=1' });
+        await res.body.dump();
+        if (res.statusCode !== 200) return false;
+      }
+      return true;
+    });
+    await until('every node in sync', allInSync);
+    const eps = (await admin('GET', '/api/endpoints')).json.endpoints;
+    expect(eps[0]).toMatchObject({ name: 'cart', version: 1, placement: ['h1', 'h2'] });
+  });
+
+  it('rolls out a new version under steady load with no failed request', async () => {
+    const load = steadyLoad();
+    await new Promise((r) => setTimeout(r, 200));
+    const { version, digest } = await deploy('cart', cartVariant(2));
+    expect(version).toBe(2);
+    await until('hosts to run version 2', async () => {
+      const nodes = (await admin('GET', '/api/hosts')).json.nodes;
+      return ['h1', 'h2'].every((id) =>
+        nodes.find((n: { id: string }) => n.id === id).ready.includes(`cart@${digest}`),
+      );
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const stats = await load.stop();
+    expect(stats.failed).toEqual([]);
+    expect(stats.ok).toBeGreaterThan(10);
+  });
+
+  it('keeps traffic flowing when a host NACKs a snapshot it cannot apply', async () => {
+    const load = steadyLoad();
+    await deploy('broken', fixtureModule('badabi'), ['GET /broken']);
+    await until('a NACK in the history', async () =>
+      (await admin('GET', '/api/history')).json.history.some((h: { action: string }) => h.action === 'nack'),
+    );
+    const nack = (await admin('GET', '/api/history')).json.history.find(
+      (h: { action: string }) => h.action === 'nack',
+    );
+    expect(nack.detail.reason).toContain('ABI version 2');
+    const stats = await load.stop();
+    expect(stats.failed).toEqual([]);
+    // A fixed version is how an operator gets out of it: the hosts apply it and are in sync again.
+    await deploy('broken', endpointModule('hello'));
+    await until('every node in sync', allInSync);
+  });
+
+  it('survives a control plane restart mid-load: no failed request, same state and versions after', async () => {
+    await until('every node in sync', allInSync);
+    const before = (await admin('GET', '/api/status')).json.nodes.map(
+      (n: { id: string; appliedVersion: number }) => [n.id, n.appliedVersion],
+    );
+    const load = steadyLoad();
+    await cp.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    cp = await startControlPlane();
+    await until('every node to resubscribe', async () => {
+      const nodes = (await admin('GET', '/api/status')).json.nodes;
+      return nodes.filter((n: { connected: boolean }) => n.connected).length === 5;
+    });
+    await until('every node in sync', allInSync);
+    const stats = await load.stop();
+    expect(stats.failed).toEqual([]);
+    const after = (await admin('GET', '/api/status')).json.nodes.map(
+      (n: { id: string; appliedVersion: number }) => [n.id, n.appliedVersion],
+    );
+    expect(after).toEqual(before);
+    const eps = (await admin('GET', '/api/endpoints')).json.endpoints;
+    expect(eps.find((e: { name: string }) => e.name === 'cart')).toMatchObject({ version: 2 });
+  });
+
+  it('marks a host that dies as down and takes it out of the routes', async () => {
+    const load = steadyLoad();
+    await hosts.h1!.stop('SIGKILL');
+    await until('h1 to be marked down', async () =>
+      (await admin('GET', '/api/status')).json.nodes.some(
+        (n: { id: string; status: string }) => n.id === 'h1' && n.status === 'down',
+      ),
+    );
+    await until('proxies to route without h1', allInSync);
+    const stats = await load.stop();
+    // Idempotent requests in flight to the dead host are retried on h2; none fails.
+    expect(stats.failed).toEqual([]);
+    const history = (await admin('GET', '/api/history')).json.history;
+    expect(
+      history.some(
+        (h: { action: string; detail: { node: string } }) =>
+          h.action === 'node-down' && h.detail.node === 'h1',
+      ),
+    ).toBe(true);
+  });
+
+  it('migrates an endpoint to another host, make before break', async () => {
+    const load = steadyLoad();
+    const res = await admin('POST', '/api/migrate', { endpoint: 'cart', to: 'e1' });
+    expect(res.status).toBe(200);
+    await until('e1 to run cart and proxies to route only there', async () => {
+      const snapshotNodes = (await admin('GET', '/api/hosts')).json.nodes;
+      const e1 = snapshotNodes.find((n: { id: string }) => n.id === 'e1');
+      const h2 = snapshotNodes.find((n: { id: string }) => n.id === 'h2');
+      return (
+        e1.ready.some((r: string) => r.startsWith('cart@')) &&
+        !h2.ready.some((r: string) => r.startsWith('cart@'))
+      );
+    });
+    const stats = await load.stop();
+    expect(stats.failed).toEqual([]);
+  });
+});
