@@ -15,17 +15,21 @@ function fail(code: grpc.status, details: string): Partial<grpc.StatusObject> {
   return { code, details };
 }
 
+/** Ends a stream with a status the node sees (and logs) as the reason. */
+function reject(
+  call: grpc.ServerDuplexStream<NodeMessage, SnapshotMsg>,
+  code: grpc.status,
+  details: string,
+): void {
+  call.emit('error', fail(code, details));
+}
+
 export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplementation {
   return {
     Stream(call: grpc.ServerDuplexStream<NodeMessage, SnapshotMsg>) {
       const tokenNode = authenticate(cp, call.metadata);
       if (!tokenNode) {
-        call.destroy(
-          Object.assign(
-            new Error('missing or invalid node token'),
-            fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'),
-          ),
-        );
+        reject(call, grpc.status.UNAUTHENTICATED, 'missing or invalid node token');
         return;
       }
       let nodeId: string | undefined;
@@ -37,26 +41,17 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
         try {
           if (msg.subscribe) {
             if (msg.subscribe.nodeId !== tokenNode) {
-              call.destroy(
-                Object.assign(
-                  new Error(`token is for node "${tokenNode}", not "${msg.subscribe.nodeId}"`),
-                  fail(
-                    grpc.status.PERMISSION_DENIED,
-                    `token is for node "${tokenNode}", not "${msg.subscribe.nodeId}"`,
-                  ),
-                ),
+              reject(
+                call,
+                grpc.status.PERMISSION_DENIED,
+                `token is for node "${tokenNode}", not "${msg.subscribe.nodeId}"`,
               );
               return;
             }
             nodeId = msg.subscribe.nodeId;
             cp.subscribe(msg.subscribe, session);
           } else if (!nodeId) {
-            call.destroy(
-              Object.assign(
-                new Error('the first message must be subscribe'),
-                fail(grpc.status.FAILED_PRECONDITION, 'the first message must be subscribe'),
-              ),
-            );
+            reject(call, grpc.status.FAILED_PRECONDITION, 'the first message must be subscribe');
           } else if (msg.ack) {
             cp.ack(nodeId, msg.ack.version, msg.ack.ready);
           } else if (msg.nack) {
@@ -66,7 +61,7 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
           }
         } catch (err) {
           const e = toRoamError(err);
-          call.destroy(Object.assign(new Error(e.message), fail(grpc.status.INVALID_ARGUMENT, e.message)));
+          reject(call, grpc.status.INVALID_ARGUMENT, e.message);
         }
       });
       const end = () => {

@@ -2,6 +2,7 @@
 // Deploys reach every node make-before-break; a new version rolls out under steady load with no failed
 // request; a snapshot a host cannot apply is NACKed and traffic keeps flowing; the control plane can be
 // killed and restarted mid-load; a host that dies is marked down and taken out of the routes.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { nodeToken } from '../auth.ts';
 import { State } from '../state.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'roam-cp-'));
+const root = new URL('../../', import.meta.url).pathname;
+const ROAM = `${root}bin/roam.ts`;
 let cp: RoamProcess;
 let adminToken = '';
 let secret = '';
@@ -179,6 +182,37 @@ describe('control plane', () => {
     expect(badRoute.status).toBe(400);
   });
 
+  it('lets no node subscribe as another node', async () => {
+    const impostor = await startRoam(
+      [
+        'host',
+        '--tier',
+        'edge',
+        '--id',
+        'h2',
+        '--listen',
+        '127.0.0.1:0',
+        '--control-plane',
+        cp.info.grpc as string,
+      ],
+      { ROAM_NODE_TOKEN: nodeToken(secret, 'e1') },
+    );
+    await until('the control plane to refuse the impostor', async () =>
+      /PERMISSION_DENIED: token is for node \\"e1\\", not \\"h2\\"/.test(impostor.stderr()),
+    );
+    await impostor.stop();
+    const garbage = await startRoam(
+      ['proxy', '--id', 'p9', '--listen', '127.0.0.1:0', '--control-plane', cp.info.grpc as string],
+      { ROAM_NODE_TOKEN: 'p9.not-a-valid-mac' },
+    );
+    await until('the control plane to refuse a bad token', async () =>
+      garbage.stderr().includes('UNAUTHENTICATED: missing or invalid node token'),
+    );
+    await garbage.stop();
+    const nodes = (await admin('GET', '/api/status')).json.nodes.map((n: { id: string }) => n.id);
+    expect(nodes).not.toContain('p9');
+  });
+
   it('deploys an endpoint to the cluster hosts, then routes it on every proxy', async () => {
     const { version } = await deploy('cart', cartVariant(1), ['* /cart/*']);
     expect(version).toBe(1);
@@ -272,6 +306,30 @@ describe('control plane', () => {
           h.action === 'node-down' && h.detail.node === 'h1',
       ),
     ).toBe(true);
+  });
+
+  it('answers the roam CLI with tables and JSON', async () => {
+    const env = { ROAM_CONTROL_PLANE: cp.url, ROAM_TOKEN: adminToken };
+    const run = (args: string[]) =>
+      execFileSync(process.execPath, [ROAM, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const deployed = JSON.parse(
+      run([
+        'deploy',
+        `${root}build/endpoints/hello.wasm`,
+        '--endpoint',
+        'hello',
+        '--route',
+        'GET /hello',
+        '--json',
+      ]),
+    );
+    expect(deployed).toMatchObject({ endpoint: 'hello', version: 1 });
+    expect(run(['endpoints'])).toMatch(/^ENDPOINT\s+VERSION\s+DIGEST/);
+    expect(run(['endpoints'])).toMatch(/hello\s+1\s+sha256:/);
+    expect(run(['hosts'])).toMatch(/h2\s+host\s+cluster/);
+    expect(run(['status'])).toMatch(/p1\s+proxy/);
+    expect(run(['history', 'hello'])).toMatch(/deploy\s+hello/);
+    expect(() => run(['rollback', 'hello'])).toThrow(/no version 0/);
   });
 
   it('migrates an endpoint to another host, make before break', async () => {
