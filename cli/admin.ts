@@ -98,8 +98,14 @@ function command(
 export const deployCommand = command(
   'deploy',
   'upload a module and roll it out as a new version of an endpoint',
-  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]...',
-  { endpoint: { type: 'string' }, route: { type: 'string', multiple: true } },
+  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]... [--pin-tier T] [--forbid-tier T]... [--require CAP]...',
+  {
+    endpoint: { type: 'string' },
+    route: { type: 'string', multiple: true },
+    'pin-tier': { type: 'string' },
+    'forbid-tier': { type: 'string', multiple: true },
+    require: { type: 'string', multiple: true },
+  },
   async (values, [file]) => {
     if (!file) throw new UsageError('deploy needs the module file: roam deploy FILE.wasm --endpoint NAME');
     if (typeof values.endpoint !== 'string') throw new UsageError('deploy needs --endpoint NAME');

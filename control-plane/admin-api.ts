@@ -7,6 +7,7 @@ import { readBody, sendError, sendJson } from '../core/http.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { bearer, verifyAdminToken } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
+import type { EndpointPolicy } from './state.ts';
 
 const MAX_MODULE = 64 * 1024 * 1024;
 
@@ -55,7 +56,13 @@ export class AdminApi {
             const routes = body.routes === undefined ? undefined : (body.routes as RouteSpec[]);
             if (routes !== undefined && !Array.isArray(routes))
               throw new InvalidArgumentError('"routes" must be a list');
-            const result = cp.deploy(str(body, 'endpoint'), str(body, 'digest'), routes);
+            const policy = body.policy === undefined ? undefined : (body.policy as EndpointPolicy);
+            if (policy !== undefined && (typeof policy !== 'object' || policy === null)) {
+              throw new InvalidArgumentError(
+                '"policy" must be an object: {pinnedTier?, forbiddenTiers?, requires?}',
+              );
+            }
+            const result = cp.deploy(str(body, 'endpoint'), str(body, 'digest'), routes, policy);
             return sendJson(res, 200, {
               endpoint: body.endpoint,
               ...result,

@@ -1,12 +1,12 @@
 // The control plane's core: keeps the state, knows which nodes are connected, and publishes a new snapshot to
 // every node whose configuration changed, in make-before-break order (snapshot.ts). The gRPC service and
 // the admin API are thin layers over this.
-import { InvalidArgumentError, NotFoundError } from '../core/errors.ts';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { RouteTable } from '../proxy/index.ts';
 import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
-import { type NodeRecord, State } from './state.ts';
+import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
 
 /** A connected node's stream, as the gRPC layer exposes it. */
 export interface NodeSession {
@@ -189,7 +189,12 @@ export class ControlPlane {
     return digest;
   }
 
-  deploy(endpoint: string, digest: string, routes: RouteSpec[] | undefined): { version: number } {
+  deploy(
+    endpoint: string,
+    digest: string,
+    routes: RouteSpec[] | undefined,
+    policy?: EndpointPolicy,
+  ): { version: number } {
     if (routes) {
       // Validate the routes as a proxy would, so a bad route is refused here and never reaches a proxy.
       RouteTable.build({
@@ -198,15 +203,21 @@ export class ControlPlane {
         endpoints: { [endpoint]: { targets: [{ kind: 'upstream', weight: 1 }] } },
       });
     }
+    const existing = this.state.endpoint(endpoint);
+    const effective = policy ?? existing?.policy ?? {};
+    // A placement that the (new) policy forbids is replaced; an empty one gets the default.
+    let placement = this.placementOf(endpoint);
+    const hosts = new Map(this.state.nodes().map((n) => [n.id, n]));
+    placement = placement.filter((id) => hosts.has(id) && !policyViolation(effective, hosts.get(id)!));
+    if (placement.length === 0) placement = this.defaultPlacement(endpoint, effective);
     const { version, changed } = this.state.deploy(
       endpoint,
       digest,
       routes?.map((r) => ({ ...r, endpoint })),
+      policy,
     );
-    if (this.state.placements(endpoint).length === 0)
-      this.state.setPlacement(endpoint, this.defaultPlacement());
-    if (changed)
-      this.state.record('deploy', endpoint, { version, digest, placement: this.placementOf(endpoint) });
+    this.state.setPlacement(endpoint, placement);
+    if (changed) this.state.record('deploy', endpoint, { version, digest, placement, policy: effective });
     this.publish();
     return { version };
   }
@@ -221,9 +232,12 @@ export class ControlPlane {
   migrate(endpoint: string, to: string[]): void {
     if (!this.state.endpoint(endpoint))
       throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
+    const policy = this.state.endpoint(endpoint)!.policy;
     for (const id of to) {
       const node = this.state.node(id);
       if (node?.kind !== 'host') throw new NotFoundError(`host "${id}" is not known to the control plane`);
+      const why = policyViolation(policy, node);
+      if (why) throw new ConflictError(`cannot place "${endpoint}" on ${id}: ${why}`, { endpoint });
     }
     const from = this.placementOf(endpoint);
     this.state.setPlacement(endpoint, to);
@@ -235,11 +249,24 @@ export class ControlPlane {
     return this.state.placements(endpoint).map((p) => p.nodeId);
   }
 
-  /** Until the placement loop exists: a new endpoint goes to every cluster-tier host (or every host). */
-  private defaultPlacement(): string[] {
+  /**
+   * Until the placement loop exists: every up host the policy allows, preferring the cluster tier. Refuses
+   * with the reasons when no host qualifies, so a person can act on it.
+   */
+  private defaultPlacement(endpoint: string, policy: EndpointPolicy): string[] {
     const hosts = this.state.nodes().filter((n) => n.kind === 'host' && n.status === 'up');
-    const cluster = hosts.filter((h) => h.tier === 'cluster');
-    return (cluster.length > 0 ? cluster : hosts).map((h) => h.id);
+    const allowed = hosts.filter((h) => !policyViolation(policy, h));
+    if (allowed.length === 0) {
+      const reasons = hosts.map((h) => policyViolation(policy, h)).join('; ');
+      throw new ConflictError(
+        `no host can run "${endpoint}"${reasons ? `: ${reasons}` : ': no host is up'}`,
+        {
+          endpoint,
+        },
+      );
+    }
+    const cluster = allowed.filter((h) => h.tier === 'cluster');
+    return (cluster.length > 0 ? cluster : allowed).map((h) => h.id);
   }
 
   status() {

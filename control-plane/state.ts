@@ -9,9 +9,20 @@ import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/erro
 import type { RouteSpec } from '../proxy/index.ts';
 import { ModuleStore } from '../wasm-host/index.ts';
 
+/** Where an endpoint may run. The placement loop and manual migrations both respect it. */
+export interface EndpointPolicy {
+  /** Run only on hosts of this tier. */
+  pinnedTier?: string;
+  /** Never run on hosts of these tiers. */
+  forbiddenTiers?: string[];
+  /** Capabilities a host must offer, e.g. "gpu" or "store:carts". */
+  requires?: string[];
+}
+
 export interface EndpointRecord {
   name: string;
   routes: RouteSpec[];
+  policy: EndpointPolicy;
   /** The version in force (0 before the first deploy). */
   version: number;
   digest: string;
@@ -63,7 +74,7 @@ export class State {
     this.db.exec(`
       PRAGMA journal_mode = WAL;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, routes TEXT NOT NULL, version INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, routes TEXT NOT NULL, policy TEXT NOT NULL, version INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS versions (
         endpoint TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, created_at TEXT NOT NULL,
         PRIMARY KEY (endpoint, version));
@@ -108,28 +119,14 @@ export class State {
   }
 
   endpoint(name: string): EndpointRecord | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT e.name, e.routes, e.version, v.digest FROM endpoints e JOIN versions v ON v.endpoint = e.name AND v.version = e.version WHERE e.name = ?',
-      )
-      .get(name) as { name: string; routes: string; version: number; digest: string } | undefined;
-    return (
-      row && { name: row.name, routes: JSON.parse(row.routes), version: row.version, digest: row.digest }
-    );
+    const row = this.db.prepare(`${ENDPOINT_SELECT} WHERE e.name = ?`).get(name) as EndpointRow | undefined;
+    return row && toEndpoint(row);
   }
 
   endpoints(): EndpointRecord[] {
-    const rows = this.db
-      .prepare(
-        'SELECT e.name, e.routes, e.version, v.digest FROM endpoints e JOIN versions v ON v.endpoint = e.name AND v.version = e.version ORDER BY e.name',
-      )
-      .all() as { name: string; routes: string; version: number; digest: string }[];
-    return rows.map((r) => ({
-      name: r.name,
-      routes: JSON.parse(r.routes),
-      version: r.version,
-      digest: r.digest,
-    }));
+    return (this.db.prepare(`${ENDPOINT_SELECT} ORDER BY e.name`).all() as unknown as EndpointRow[]).map(
+      toEndpoint,
+    );
   }
 
   versions(endpoint: string): VersionRecord[] {
@@ -154,6 +151,7 @@ export class State {
     name: string,
     digest: string,
     routes: RouteSpec[] | undefined,
+    policy: EndpointPolicy | undefined,
   ): { version: number; changed: boolean } {
     if (!ENDPOINT_NAME.test(name)) {
       throw new InvalidArgumentError(`endpoint name "${name}" must be 1-128 characters of [A-Za-z0-9._-]`);
@@ -161,10 +159,12 @@ export class State {
     if (!this.modules.has(digest)) throw new NotFoundError(`module ${digest} has not been uploaded`);
     const current = this.endpoint(name);
     const nextRoutes = routes ?? current?.routes ?? [];
+    const nextPolicy = policy ?? current?.policy ?? {};
     if (
       current &&
       current.digest === digest &&
-      JSON.stringify(nextRoutes) === JSON.stringify(current.routes)
+      JSON.stringify(nextRoutes) === JSON.stringify(current.routes) &&
+      JSON.stringify(nextPolicy) === JSON.stringify(current.policy)
     ) {
       return { version: current.version, changed: false };
     }
@@ -179,9 +179,9 @@ export class State {
         .run(name, version, digest, new Date().toISOString());
       this.db
         .prepare(
-          'INSERT INTO endpoints (name, routes, version) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET routes = excluded.routes, version = excluded.version',
+          'INSERT INTO endpoints (name, routes, policy, version) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET routes = excluded.routes, policy = excluded.policy, version = excluded.version',
         )
-        .run(name, JSON.stringify(nextRoutes), version);
+        .run(name, JSON.stringify(nextRoutes), JSON.stringify(nextPolicy), version);
       this.db.exec('COMMIT');
     } catch (err) {
       this.db.exec('ROLLBACK');
@@ -304,6 +304,39 @@ export class State {
       detail: JSON.parse(r.detail),
     }));
   }
+}
+
+const ENDPOINT_SELECT =
+  'SELECT e.name, e.routes, e.policy, e.version, v.digest FROM endpoints e JOIN versions v ON v.endpoint = e.name AND v.version = e.version';
+
+interface EndpointRow {
+  name: string;
+  routes: string;
+  policy: string;
+  version: number;
+  digest: string;
+}
+
+function toEndpoint(r: EndpointRow): EndpointRecord {
+  return {
+    name: r.name,
+    routes: JSON.parse(r.routes),
+    policy: JSON.parse(r.policy),
+    version: r.version,
+    digest: r.digest,
+  };
+}
+
+/** Why `node` cannot run an endpoint with `policy`, or undefined if it can. */
+export function policyViolation(policy: EndpointPolicy, node: NodeRecord): string | undefined {
+  if (policy.pinnedTier && node.tier !== policy.pinnedTier) {
+    return `${node.id} is a ${node.tier} host and the endpoint is pinned to ${policy.pinnedTier}`;
+  }
+  if (policy.forbiddenTiers?.includes(node.tier))
+    return `${node.id} is a ${node.tier} host, a tier the endpoint forbids`;
+  const missing = (policy.requires ?? []).filter((c) => !node.capabilities.includes(c));
+  if (missing.length > 0) return `${node.id} lacks ${missing.join(', ')}`;
+  return undefined;
 }
 
 function toNode(row: Record<string, unknown>): NodeRecord {

@@ -332,6 +332,26 @@ describe('control plane', () => {
     expect(() => run(['rollback', 'hello'])).toThrow(/no version 0/);
   });
 
+  it('keeps endpoints within their policy, and says why when nothing fits', async () => {
+    const up = await admin('POST', '/api/modules', endpointModule('hello'));
+    const gpu = await admin('POST', '/api/deploy', {
+      endpoint: 'render',
+      digest: up.json.digest,
+      policy: { requires: ['gpu'] },
+    });
+    expect(gpu.status).toBe(409);
+    expect(gpu.json.message).toMatch(/no host can run "render": .*lacks gpu/);
+    const edgeOnly = await admin('POST', '/api/deploy', {
+      endpoint: 'greeter',
+      digest: up.json.digest,
+      policy: { pinnedTier: 'edge' },
+    });
+    expect(edgeOnly.json.placement).toEqual(['e1']);
+    const wrongTier = await admin('POST', '/api/migrate', { endpoint: 'greeter', to: 'h2' });
+    expect(wrongTier.status).toBe(409);
+    expect(wrongTier.json.message).toContain('pinned to edge');
+  });
+
   it('migrates an endpoint to another host, make before break', async () => {
     const load = steadyLoad();
     const res = await admin('POST', '/api/migrate', { endpoint: 'cart', to: 'e1' });
