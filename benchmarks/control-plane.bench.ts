@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       headers: { authorization: `Bearer ${token}` },
       body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
     });
+    // biome-ignore lint/suspicious/noExplicitAny: the benchmark reads the admin API's JSON loosely.
     return (await res.body.json()) as Record<string, any>;
   };
   while ((await admin('GET', '/api/status')).nodes.length < 5) await new Promise((r) => setTimeout(r, 20));

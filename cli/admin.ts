@@ -223,7 +223,11 @@ export const hostsCommand = command(
   {},
   async (values) => {
     const out = (await api(values, 'GET', '/api/hosts')) as {
-      nodes: (NodeRow & { ready: string[]; location: string })[];
+      nodes: (NodeRow & {
+        ready: string[];
+        location: string;
+        stores: { name: string; location: string }[];
+      })[];
     };
     print(values, out, () =>
       out.nodes.map((n) => ({
@@ -234,6 +238,7 @@ export const hostsCommand = command(
         status: n.status,
         address: n.address,
         ready: n.ready.map((r) => r.split('@')[0]),
+        stores: n.stores.map((st) => `${st.name}@${st.location}`),
       })),
     );
   },

@@ -128,6 +128,7 @@ export const hostCommand: Command = {
           cpuMillis: availableParallelism() * 1000,
           memoryMib: Math.round(totalmem() / 1024 / 1024),
           capabilities: stores.map((s) => `store:${s.name}`),
+          stores: stores.map((s) => ({ name: s.name, location: s.location, kind: s.kind })),
         },
         apply: (snapshot) => reconcileHost(host, snapshot, (digest) => client.fetchModule(digest)),
         load: () => ({

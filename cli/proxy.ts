@@ -115,6 +115,7 @@ export const proxyCommand: Command = {
           cpuMillis: 0,
           memoryMib: 0,
           capabilities: [],
+          stores: [],
         },
         apply: (snapshot) => applyToProxy(proxy, snapshot),
         log: (event) => console.error(JSON.stringify(event)),

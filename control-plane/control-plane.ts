@@ -77,6 +77,7 @@ export class ControlPlane {
       cpuMillis: msg.cpuMillis,
       memoryMib: msg.memoryMib,
       capabilities: msg.capabilities,
+      stores: msg.stores,
       ready: previous && previous.appliedVersion === msg.appliedVersion ? previous.ready : [],
       appliedVersion: msg.appliedVersion,
       lastSeen: Date.now(),

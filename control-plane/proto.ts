@@ -28,6 +28,13 @@ export interface SubscribeMsg {
   memoryMib: number;
   capabilities: string[];
   appliedVersion: number;
+  stores: DataStoreInfo[];
+}
+
+export interface DataStoreInfo {
+  name: string;
+  location: string;
+  kind: string;
 }
 
 export interface NodeMessage {

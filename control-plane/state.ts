@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { ModuleStore } from '../wasm-host/index.ts';
+import type { DataStoreInfo } from './proto.ts';
 
 /** Where an endpoint may run. The placement loop and manual migrations both respect it. */
 export interface EndpointPolicy {
@@ -44,6 +45,8 @@ export interface NodeRecord {
   cpuMillis: number;
   memoryMib: number;
   capabilities: string[];
+  /** Data stores the node serves or reaches, with their locations. */
+  stores: DataStoreInfo[];
   /** endpoint@digest pairs the node reported ready in its last ACK. */
   ready: string[];
   appliedVersion: number;
@@ -80,7 +83,8 @@ export class State {
         PRIMARY KEY (endpoint, version));
       CREATE TABLE IF NOT EXISTS nodes (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, tier TEXT NOT NULL, location TEXT NOT NULL, address TEXT NOT NULL,
-        cpu_millis INTEGER NOT NULL, memory_mib INTEGER NOT NULL, capabilities TEXT NOT NULL, ready TEXT NOT NULL,
+        cpu_millis INTEGER NOT NULL, memory_mib INTEGER NOT NULL, capabilities TEXT NOT NULL, stores TEXT NOT NULL,
+        ready TEXT NOT NULL,
         applied_version INTEGER NOT NULL, last_seen INTEGER NOT NULL, status TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS placements (endpoint TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (endpoint, node_id));
       CREATE TABLE IF NOT EXISTS snapshots (node_id TEXT PRIMARY KEY, version INTEGER NOT NULL, content TEXT NOT NULL);
@@ -245,11 +249,11 @@ export class State {
   saveNode(n: NodeRecord): void {
     this.db
       .prepare(
-        `INSERT INTO nodes (id, kind, tier, location, address, cpu_millis, memory_mib, capabilities, ready, applied_version, last_seen, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO nodes (id, kind, tier, location, address, cpu_millis, memory_mib, capabilities, stores, ready, applied_version, last_seen, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, tier = excluded.tier, location = excluded.location,
            address = excluded.address, cpu_millis = excluded.cpu_millis, memory_mib = excluded.memory_mib,
-           capabilities = excluded.capabilities, ready = excluded.ready, applied_version = excluded.applied_version,
+           capabilities = excluded.capabilities, stores = excluded.stores, ready = excluded.ready, applied_version = excluded.applied_version,
            last_seen = excluded.last_seen, status = excluded.status`,
       )
       .run(
@@ -261,6 +265,7 @@ export class State {
         n.cpuMillis,
         n.memoryMib,
         JSON.stringify(n.capabilities),
+        JSON.stringify(n.stores),
         JSON.stringify(n.ready),
         n.appliedVersion,
         n.lastSeen,
@@ -349,6 +354,7 @@ function toNode(row: Record<string, unknown>): NodeRecord {
     cpuMillis: Number(row.cpu_millis),
     memoryMib: Number(row.memory_mib),
     capabilities: JSON.parse(row.capabilities as string),
+    stores: JSON.parse(row.stores as string),
     ready: JSON.parse(row.ready as string),
     appliedVersion: Number(row.applied_version),
     lastSeen: Number(row.last_seen),

@@ -327,6 +327,8 @@ describe('control plane', () => {
     expect(run(['endpoints'])).toMatch(/^ENDPOINT\s+VERSION\s+DIGEST/);
     expect(run(['endpoints'])).toMatch(/hello\s+1\s+sha256:/);
     expect(run(['hosts'])).toMatch(/h2\s+host\s+cluster/);
+    const h2 = JSON.parse(run(['hosts', '--json'])).nodes.find((n: { id: string }) => n.id === 'h2');
+    expect(h2.stores).toEqual([{ name: 'carts', location: new URL(storage.url).host, kind: 'remote' }]);
     expect(run(['status'])).toMatch(/p1\s+proxy/);
     expect(run(['history', 'hello'])).toMatch(/deploy\s+hello/);
     expect(() => run(['rollback', 'hello'])).toThrow(/no version 0/);
