@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { DiscoveryClient } from '../control-plane/client.ts';
+import { DiscoveryClient, processLoad } from '../control-plane/client.ts';
 import { reconcileHost } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
@@ -131,11 +131,7 @@ export const hostCommand: Command = {
           stores: stores.map((s) => ({ name: s.name, location: s.location, kind: s.kind })),
         },
         apply: (snapshot) => reconcileHost(host, snapshot, (digest) => client.fetchModule(digest)),
-        load: () => ({
-          inFlight: host.stats().reduce((n, s) => n + s.inFlight, 0),
-          cpuMillis: 0,
-          memoryMib: Math.round(process.memoryUsage.rss() / 1024 / 1024),
-        }),
+        load: processLoad(() => host.stats().reduce((n, st) => n + st.inFlight, 0)),
         log: (event) => console.error(JSON.stringify(event)),
       });
       discovery = client;

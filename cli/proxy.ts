@@ -1,6 +1,6 @@
 // `roam proxy`: the sidecar. Passes through to --upstream whatever no route claims, dispatches endpoints
 // wherever the route table (--routes FILE, or later the control plane) says they live.
-import { DiscoveryClient } from '../control-plane/client.ts';
+import { DiscoveryClient, processLoad } from '../control-plane/client.ts';
 import { applyToProxy } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
@@ -118,6 +118,7 @@ export const proxyCommand: Command = {
           stores: [],
         },
         apply: (snapshot) => applyToProxy(proxy, snapshot),
+        load: processLoad(() => proxy.inFlightRequests),
         log: (event) => console.error(JSON.stringify(event)),
       });
       discovery.start();

@@ -126,3 +126,23 @@ export class DiscoveryClient {
     this.client.close();
   }
 }
+
+/** Heartbeat load for this process: `inFlight` from the node, CPU (millicores, since the last call) and RSS. */
+export function processLoad(
+  inFlight: () => number,
+): () => { inFlight: number; cpuMillis: number; memoryMib: number } {
+  let last = process.cpuUsage();
+  let lastAt = performance.now();
+  return () => {
+    const now = performance.now();
+    const usage = process.cpuUsage(last);
+    const elapsedMs = Math.max(1, now - lastAt);
+    last = process.cpuUsage();
+    lastAt = now;
+    return {
+      inFlight: inFlight(),
+      cpuMillis: Math.round(((usage.user + usage.system) / 1000 / elapsedMs) * 1000),
+      memoryMib: Math.round(process.memoryUsage.rss() / 1024 / 1024),
+    };
+  };
+}

@@ -8,6 +8,12 @@ import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
 import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
 
+export interface NodeLoad {
+  inFlight: number;
+  cpuMillis: number;
+  memoryMib: number;
+}
+
 /** A connected node's stream, as the gRPC layer exposes it. */
 export interface NodeSession {
   send(snapshot: SnapshotMsg): void;
@@ -31,6 +37,8 @@ export class ControlPlane {
   private readonly liveness: NodeJS.Timeout;
   private readonly waiters = new Set<() => void>();
   private readonly graceUntil: number;
+  /** The load each node reported in its last heartbeat (kept in memory: it is stale after a restart anyway). */
+  private readonly load = new Map<string, NodeLoad>();
 
   constructor(options: ControlPlaneOptions) {
     this.state = new State(options.dataDir);
@@ -95,10 +103,11 @@ export class ControlPlane {
     if (this.sessions.get(nodeId) === session) this.sessions.delete(nodeId);
   }
 
-  heartbeat(nodeId: string): void {
+  heartbeat(nodeId: string, load?: NodeLoad): void {
     const node = this.state.node(nodeId);
     if (!node) return;
     node.lastSeen = Date.now();
+    if (load) this.load.set(nodeId, load);
     if (node.status === 'down') {
       node.status = 'up';
       this.state.saveNode(node);
@@ -278,6 +287,7 @@ export class ControlPlane {
         desiredVersion: desired,
         inSync: desired === n.appliedVersion,
         connected: this.sessions.has(n.id),
+        load: this.load.get(n.id) ?? null,
       };
     });
   }

@@ -57,7 +57,7 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
           } else if (msg.nack) {
             cp.nack(nodeId, msg.nack.version, msg.nack.reason);
           } else if (msg.heartbeat) {
-            cp.heartbeat(nodeId);
+            cp.heartbeat(nodeId, msg.heartbeat);
           }
         } catch (err) {
           const e = toRoamError(err);

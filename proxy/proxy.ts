@@ -203,6 +203,10 @@ export class SidecarProxy {
     return this.table;
   }
 
+  get inFlightRequests(): number {
+    return this.inFlight;
+  }
+
   get isDraining(): boolean {
     return this.draining;
   }

@@ -227,6 +227,12 @@ describe('control plane', () => {
     await until('every node in sync', allInSync);
     const eps = (await admin('GET', '/api/endpoints')).json.endpoints;
     expect(eps[0]).toMatchObject({ name: 'cart', version: 1, placement: ['h1', 'h2'] });
+    // Heartbeats carry each node's load.
+    await until('heartbeats with load', async () =>
+      (await admin('GET', '/api/status')).json.nodes.every(
+        (n: { load: { memoryMib: number } | null }) => (n.load?.memoryMib ?? 0) > 0,
+      ),
+    );
   });
 
   it('rolls out a new version under steady load with no failed request', async () => {
