@@ -17,7 +17,13 @@ export interface LinearProgram {
 
 export const xName = (e: number, h: number) => `x${e}_${h}`;
 
-export function formulate(p: PlacementProblem, t: Tables, pairs: boolean): LinearProgram {
+/**
+ * `pairs`: 'exact' linearises every site pair (for exact solves); 'cut' adds, per call edge and site, a
+ * cross-site indicator d >= u[e,s] - u[f,s] and charges the edge's in-site cost plus (cheapest cross-site cost -
+ * in-site cost) x sum_s d: an under-estimate of the true call cost, linear in edges x sites, which makes the
+ * LP relaxation (and its bound) see co-location; 'none' leaves call terms out.
+ */
+export function formulate(p: PlacementProblem, t: Tables, pairs: 'exact' | 'cut' | 'none'): LinearProgram {
   const objective = new Map<string, number>();
   const constraints: LinearProgram['constraints'] = [];
   const binaries: string[] = [];
@@ -48,7 +54,8 @@ export function formulate(p: PlacementProblem, t: Tables, pairs: boolean): Linea
       });
     if (mem[j]!.length > 0) constraints.push({ name: `mem${j}`, terms: mem[j]!, op: '<=', rhs: h.memoryMib });
   });
-  if (pairs) {
+  if (pairs === 'cut') addCutTerms(p, t, objective, constraints, continuous);
+  if (pairs === 'exact') {
     const sites = p.sites.length;
     let edge = 0;
     p.endpoints.forEach((e, i) => {
@@ -73,6 +80,68 @@ export function formulate(p: PlacementProblem, t: Tables, pairs: boolean): Linea
     });
   }
   return { objective, constraints, binaries, continuous };
+}
+
+/** The constant part of the 'cut' call terms (the in-site cost every edge pays at least). */
+export function cutConstant(p: PlacementProblem, t: Tables): number {
+  let total = 0;
+  p.endpoints.forEach((e, i) => {
+    for (const [, call] of t.outgoing[i]!) total += minInSite(p, e, call);
+  });
+  return total;
+}
+
+function minInSite(
+  p: PlacementProblem,
+  e: PlacementProblem['endpoints'][number],
+  call: PlacementProblem['endpoints'][number]['calls'][number],
+): number {
+  let m = Number.POSITIVE_INFINITY;
+  for (let s = 0; s < p.sites.length; s++) m = Math.min(m, pairCost(p, e, call, s, s));
+  return m;
+}
+
+function minCross(
+  p: PlacementProblem,
+  e: PlacementProblem['endpoints'][number],
+  call: PlacementProblem['endpoints'][number]['calls'][number],
+): number {
+  let m = Number.POSITIVE_INFINITY;
+  for (let s = 0; s < p.sites.length; s++)
+    for (let u = 0; u < p.sites.length; u++) if (s !== u) m = Math.min(m, pairCost(p, e, call, s, u));
+  return m;
+}
+
+function addCutTerms(
+  p: PlacementProblem,
+  t: Tables,
+  objective: Map<string, number>,
+  constraints: LinearProgram['constraints'],
+  continuous: string[],
+): void {
+  let edge = 0;
+  p.endpoints.forEach((e, i) => {
+    for (const [f, call] of t.outgoing[i]!) {
+      const extra = minCross(p, e, call) - minInSite(p, e, call);
+      if (extra > 0 && Number.isFinite(extra)) {
+        for (let s = 0; s < p.sites.length; s++) {
+          const d = `d${edge}_${s}`;
+          const terms: [string, number][] = [[d, 1]];
+          p.hosts.forEach((h, j) => {
+            if (h.site !== s) return;
+            if (objective.has(xName(i, j))) terms.push([xName(i, j), -1]);
+            if (objective.has(xName(f, j))) terms.push([xName(f, j), 1]);
+          });
+          // Both ends on site s, or neither: no crossing counted here.
+          if (terms.length === 1) continue;
+          objective.set(d, extra);
+          continuous.push(d);
+          constraints.push({ name: `cut${edge}_${s}`, terms, op: '>=', rhs: 0 });
+        }
+      }
+      edge++;
+    }
+  });
 }
 
 /** CPLEX LP text, which HiGHS reads. `relax` drops integrality (the LP relaxation). */

@@ -4,7 +4,7 @@
 // inject.
 import { createRequire } from 'node:module';
 import { InfeasibleError, InvalidProblemError } from './errors.ts';
-import { formulate, toJsLpModel, toLpText, xName } from './formulation.ts';
+import { cutConstant, formulate, toJsLpModel, toLpText, xName } from './formulation.ts';
 import {
   type Assignment,
   fromPlacement,
@@ -14,7 +14,7 @@ import {
   tables,
   toPlacement,
 } from './heuristic.ts';
-import { disallowed, evaluate, indexProblem, pairCost } from './model.ts';
+import { disallowed, evaluate, indexProblem, pairCost, violations } from './model.ts';
 import type { Placement, PlacementProblem, Solution } from './problem.ts';
 
 export type Backend = 'auto' | 'heuristic' | 'lp-solver' | 'highs' | 'highs-relaxation';
@@ -55,6 +55,9 @@ const JS_LP_MAX = 300;
 const HIGHS_MILP_MAX = 3000;
 /** Call-graph terms are linearised exactly while edges x sites^2 stays below this. */
 const PAIR_TERMS_MAX = 20_000;
+/** The relaxation carries cut terms for the calls while edges x sites stays below this (beyond, HiGHS needs
+ * more than a second for the LP on this machine, measured at 1000x20). */
+const CUT_TERMS_MAX = 3000;
 
 function validate(p: PlacementProblem): void {
   const n = p.sites.length;
@@ -161,6 +164,28 @@ function roundRelaxation(p: PlacementProblem, t: Tables, value: (name: string) =
   return greedy(p, t, start).assignment;
 }
 
+/**
+ * A backend's answer made safe: solver tolerances can leave an x at 0.99 or a capacity a hair over, so the
+ * answer seeds the greedy (which keeps what fits and re-places the rest) instead of being trusted as is.
+ */
+function repaired(p: PlacementProblem, t: Tables, a: Assignment): Assignment | undefined {
+  const r = greedy(p, t, a);
+  return r.unplaced.length === 0 ? r.assignment : undefined;
+}
+
+/** The cheaper of two complete, feasible assignments. */
+function better(
+  p: PlacementProblem,
+  t: Tables,
+  a: Assignment | undefined,
+  b: Assignment | undefined,
+): Assignment | undefined {
+  if (!b || b.some((h) => h < 0)) return a;
+  if (!a) return b;
+  void t;
+  return evaluate(p, toPlacement(p, b)) < evaluate(p, toPlacement(p, a)) ? b : a;
+}
+
 export async function solve(p: PlacementProblem, options: SolveOptions = {}): Promise<Solution> {
   const now = options.now ?? (() => performance.now());
   const started = now();
@@ -192,13 +217,28 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   if (backend !== 'heuristic') {
     const remaining = Math.max(50, deadline - now());
     if (backend === 'lp-solver') {
-      const lp = formulate(p, t, true);
+      const lp = formulate(p, t, 'exact');
       const r = jsLpSolver.Solve(toJsLpModel(lp, remaining));
       if (r.feasible) {
-        const a = assignmentFrom(p, (name) => Number(r[name] ?? 0));
-        if (a.every((h) => h >= 0)) {
-          best = a;
-          if (r.isIntegral !== false) bound = Math.max(bound, Number(r.result));
+        best = better(
+          p,
+          t,
+          best,
+          repaired(
+            p,
+            t,
+            assignmentFrom(p, (name) => Number(r[name] ?? 0)),
+          ),
+        );
+        if (
+          r.isIntegral !== false &&
+          best !== undefined &&
+          violations(p, toPlacement(p, best), ix).length === 0
+        ) {
+          bound = Math.max(
+            bound,
+            Math.min(Number(r.result), evaluate(p, toPlacement(p, best), ix)) * (1 - 1e-9),
+          );
         }
       } else if (r.feasible === false && best === undefined) {
         throw new InfeasibleError(
@@ -208,31 +248,21 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     } else {
       const solver = await highs();
       const exact = backend === 'highs';
-      const lp = formulate(p, t, exact && pairsFit);
+      const cutsFit = edges * p.sites.length <= CUT_TERMS_MAX;
+      const lp = formulate(p, t, exact && pairsFit ? 'exact' : cutsFit ? 'cut' : 'none');
       const r = solver.solve(toLpText(lp, !exact), { time_limit: remaining / 1000, mip_rel_gap: 1e-4 });
       const value = (name: string) => r.Columns[name]?.Primal ?? 0;
       if (r.Status === 'Optimal') {
         if (exact) {
-          best = assignmentFrom(p, value);
+          best = better(p, t, best, repaired(p, t, assignmentFrom(p, value)));
           bound = Math.max(bound, r.ObjectiveValue * (1 - 1e-4));
         } else {
-          // The relaxation without call terms plus their cheapest possible cost is a valid lower bound.
-          let pairFloor = 0;
-          p.endpoints.forEach((e, i) => {
-            for (const [, c] of t.outgoing[i]!) {
-              let m = Number.POSITIVE_INFINITY;
-              for (let s = 0; s < p.sites.length; s++)
-                for (let u = 0; u < p.sites.length; u++) m = Math.min(m, pairCost(p, e, c, s, u));
-              pairFloor += m;
-            }
-          });
-          bound = Math.max(bound, r.ObjectiveValue + pairFloor);
+          // The relaxation with the call terms under-estimated (cut terms, or left out) plus their in-site floor
+          // is a valid lower bound on the optimum.
+          bound = Math.max(bound, r.ObjectiveValue + cutConstant(p, t));
           const rounded = roundRelaxation(p, t, value);
           improve(p, t, rounded, now, deadline);
-          if (rounded.every((h) => h >= 0)) {
-            const candidate = evaluate(p, toPlacement(p, rounded), ix);
-            if (best === undefined || candidate < evaluate(p, toPlacement(p, best), ix)) best = rounded;
-          }
+          best = better(p, t, best, rounded);
         }
       } else if (r.Status === 'Infeasible' && best === undefined) {
         throw new InfeasibleError(explainInfeasible(p, warm.unplaced, t));

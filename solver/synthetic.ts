@@ -118,6 +118,12 @@ export function syntheticProblem(o: SyntheticOptions): PlacementProblem {
     0,
   );
   const scale = ((o.utilisation ?? 0.6) * capacity) / demand;
-  for (const e of endpoints) e.ratePerSite = e.ratePerSite.map((r) => r * scale);
+  // No single endpoint takes more than half of the biggest host (real profiles are sharded long before that).
+  const biggest = Math.max(...hosts.map((h) => h.cpuMillis));
+  for (const e of endpoints) {
+    const load = e.ratePerSite.reduce((a, b) => a + b, 0) * scale * e.cpuMsPerCall.cluster!;
+    const cap = load > biggest / 2 ? biggest / 2 / load : 1;
+    e.ratePerSite = e.ratePerSite.map((r) => r * scale * cap);
+  }
   return { sites, rttMs, hosts, stores, endpoints, egressCostPerByte: 1e-5 };
 }
