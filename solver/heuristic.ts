@@ -132,7 +132,15 @@ export function greedy(
   return { assignment: a, unplaced };
 }
 
-/** Local search over single moves until no move improves or the deadline passes. Returns the total gain. */
+/** Whether e and f call each other (swaps between them are skipped: the gain formula counts their edge twice). */
+function connected(t: Tables, e: number, f: number): boolean {
+  return t.outgoing[e]!.some(([x]) => x === f) || t.incoming[e]!.some(([x]) => x === f);
+}
+
+/**
+ * Local search until nothing improves or the deadline passes: single moves first; when none helps, swaps of two
+ * endpoints between hosts, which get past full hosts where single moves stall. Returns the total gain.
+ */
 export function improve(
   p: PlacementProblem,
   t: Tables,
@@ -142,14 +150,14 @@ export function improve(
 ): number {
   const cap = new Capacity(p);
   for (let e = 0; e < a.length; e++) if (a[e]! >= 0) cap.take(p, t, e, a[e]!, 1);
+  const cost = (e: number, h: number) => t.unary[e]![h]! + edgeCost(p, t, a, e, h);
   let gained = 0;
-  let improved = true;
-  while (improved && now() < deadline) {
-    improved = false;
-    for (let e = 0; e < a.length; e++) {
+  for (;;) {
+    let improved = false;
+    for (let e = 0; e < a.length && now() < deadline; e++) {
       const h = a[e]!;
       if (h < 0) continue;
-      const here = t.unary[e]![h]! + edgeCost(p, t, a, e, h);
+      const here = cost(e, h);
       cap.take(p, t, e, h, -1);
       let bestH = h;
       let bestCost = here;
@@ -170,8 +178,67 @@ export function improve(
         improved = true;
       }
     }
+    if (!improved && now() < deadline)
+      improved = swaps(p, t, a, cap, cost, now, deadline, (g) => (gained += g));
+    if (!improved || now() >= deadline) return gained;
   }
-  return gained;
+}
+
+function swaps(
+  p: PlacementProblem,
+  t: Tables,
+  a: Assignment,
+  cap: Capacity,
+  cost: (e: number, h: number) => number,
+  now: () => number,
+  deadline: number,
+  gain: (g: number) => void,
+): boolean {
+  const onHost: number[][] = p.hosts.map(() => []);
+  a.forEach((h, e) => {
+    if (h >= 0) onHost[h]!.push(e);
+  });
+  let improved = false;
+  for (let e = 0; e < a.length && now() < deadline; e++) {
+    const h = a[e]!;
+    for (let k = 0; k < p.hosts.length; k++) {
+      // Only hosts e would rather be on, where it does not fit as things stand.
+      if (k === h || !(t.unary[e]![k]! < t.unary[e]![h]!)) continue;
+      for (const f of onHost[k]!) {
+        if (a[f] !== k || !Number.isFinite(t.unary[f]![h]!) || connected(t, e, f)) continue;
+        const before = cost(e, h) + cost(f, k);
+        cap.take(p, t, e, h, -1);
+        cap.take(p, t, f, k, -1);
+        const fits = cap.fits(p, t, e, k) && cap.fits(p, t, f, h);
+        let accepted = false;
+        if (fits) {
+          a[e] = k;
+          a[f] = h;
+          const after = cost(e, k) + cost(f, h);
+          if (after < before - 1e-9) {
+            accepted = true;
+            cap.take(p, t, e, k, 1);
+            cap.take(p, t, f, h, 1);
+            onHost[h]!.push(f);
+            onHost[k]!.push(e);
+            gain(before - after);
+            improved = true;
+          } else {
+            a[e] = h;
+            a[f] = k;
+          }
+        }
+        if (!accepted) {
+          cap.take(p, t, e, h, 1);
+          cap.take(p, t, f, k, 1);
+        } else {
+          break;
+        }
+      }
+      if (a[e] !== h) break;
+    }
+  }
+  return improved;
 }
 
 export function toPlacement(p: PlacementProblem, a: Assignment): Placement {

@@ -176,13 +176,11 @@ function repaired(p: PlacementProblem, t: Tables, a: Assignment): Assignment | u
 /** The cheaper of two complete, feasible assignments. */
 function better(
   p: PlacementProblem,
-  t: Tables,
   a: Assignment | undefined,
   b: Assignment | undefined,
 ): Assignment | undefined {
   if (!b || b.some((h) => h < 0)) return a;
   if (!a) return b;
-  void t;
   return evaluate(p, toPlacement(p, b)) < evaluate(p, toPlacement(p, a)) ? b : a;
 }
 
@@ -222,7 +220,6 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       if (r.feasible) {
         best = better(
           p,
-          t,
           best,
           repaired(
             p,
@@ -254,7 +251,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       const value = (name: string) => r.Columns[name]?.Primal ?? 0;
       if (r.Status === 'Optimal') {
         if (exact) {
-          best = better(p, t, best, repaired(p, t, assignmentFrom(p, value)));
+          best = better(p, best, repaired(p, t, assignmentFrom(p, value)));
           bound = Math.max(bound, r.ObjectiveValue * (1 - 1e-4));
         } else {
           // The relaxation with the call terms under-estimated (cut terms, or left out) plus their in-site floor
@@ -262,7 +259,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
           bound = Math.max(bound, r.ObjectiveValue + cutConstant(p, t));
           const rounded = roundRelaxation(p, t, value);
           improve(p, t, rounded, now, deadline);
-          best = better(p, t, best, rounded);
+          best = better(p, best, rounded);
         }
       } else if (r.Status === 'Infeasible' && best === undefined) {
         throw new InfeasibleError(explainInfeasible(p, warm.unplaced, t));
