@@ -154,6 +154,15 @@ export class Listener {
     for (const s of this.sessions) s.close();
   }
 
+  /** Resolves once every connection has closed on its own (HTTP/2 sessions after GOAWAY), or after `ms`. */
+  async settled(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (this.sockets.size > 0 && Date.now() < until) {
+      this.h1.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Ends whatever is still open (after the drain timeout). */
   destroyAll(): void {
     this.h1.closeAllConnections();

@@ -506,6 +506,9 @@ export class SidecarProxy {
         };
       });
     }
+    // Let responses that just finished reach their clients (and HTTP/2 sessions close after GOAWAY) before
+    // cutting what is left.
+    await this.listener.settled(Math.min(1000, timeoutMs));
     this.listener.destroyAll();
     // Whatever is still open after the drain is cut, not waited for.
     await Promise.all([

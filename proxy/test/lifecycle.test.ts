@@ -2,6 +2,7 @@
 // finish (telling HTTP/1 clients to close), then exits 0.
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +87,25 @@ describe('proxy admin', () => {
 });
 
 describe('graceful shutdown', () => {
+  it('sends HTTP/2 clients GOAWAY and still finishes their stream in flight', async () => {
+    const proxy = await startRoam(['proxy', '--listen', '127.0.0.1:0', '--upstream', upstream]);
+    const session = http2.connect(proxy.url);
+    const goaway = once(session, 'goaway');
+    const stream = session.request({ ':path': '/legacy/slow?ms=600', ':method': 'GET' });
+    let body = '';
+    stream.on('data', (d) => {
+      body += d;
+    });
+    // The request is at the upstream (which answers after 600 ms) when the proxy is told to stop.
+    await new Promise((r) => setTimeout(r, 150));
+    const exited = proxy.stop('SIGTERM');
+    await goaway;
+    await once(stream, 'end');
+    expect(body).toBe('slow\n');
+    session.close();
+    expect(await exited).toBe(0);
+  });
+
   it('finishes in-flight requests after SIGTERM, then exits 0', async () => {
     const proxy = await startRoam(['proxy', '--listen', '127.0.0.1:0', '--upstream', upstream]);
     const inFlight = request(`${proxy.url}/legacy/slow?ms=600`);
