@@ -22,8 +22,6 @@ export interface EndpointCall {
   attempt: number;
   /** Targets already tried for this call, so a retry goes elsewhere when it can. */
   tried: Set<string>;
-  /** Targets of each attempt, for stats and telemetry. */
-  attempts: { target: string; ms: number; error?: string }[];
 }
 
 export type Dispatch = (call: EndpointCall) => Promise<EndpointResponse>;

@@ -442,7 +442,6 @@ export class SidecarProxy {
       target: undefined,
       attempt: 0,
       tried: new Set(),
-      attempts: [],
     };
     return this.dispatch(call);
   }

@@ -150,10 +150,6 @@ export class WasmHost {
     return this.stores.get(name);
   }
 
-  storeList(): DataStore[] {
-    return [...this.stores.values()];
-  }
-
   private servicesFor(endpoint: string, usage: EndpointUsage): HostServices {
     const log: LogSink = this.options.log ?? (() => {});
     // Calls go through the mesh when the host has one, so they follow the placement in force (the callee may

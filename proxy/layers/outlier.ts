@@ -28,14 +28,12 @@ export function outlierLayer(states: TargetStates, options: OutlierOptions = DEF
       s.consecutiveFailures = 0;
       const ms = performance.now() - start;
       s.latency.record(ms);
-      call.attempts.push({ target: key, ms });
       return res;
     } catch (thrown) {
       const err = toRoamError(thrown, call.endpoint.name);
       const ms = performance.now() - start;
       s.errors++;
       s.latency.record(ms);
-      call.attempts.push({ target: key, ms, error: err.code });
       // Overload and the endpoint's own traps say nothing about the target's health.
       if (
         err.code !== 'ROAM_ERR_OVERLOADED' &&
