@@ -14,6 +14,7 @@ import {
   tables,
   toPlacement,
 } from './heuristic.ts';
+import { lagrangianBound } from './lagrangian.ts';
 import { disallowed, evaluate, indexProblem, pairCost, violations } from './model.ts';
 import type { Placement, PlacementProblem, Solution } from './problem.ts';
 
@@ -107,19 +108,33 @@ export function explainInfeasible(p: PlacementProblem, stuck: number[], t: Table
   });
 }
 
-/** A lower bound that ignores capacity: each endpoint on its cheapest host, each call at its cheapest site pair. */
-function simpleBound(p: PlacementProblem, t: Tables): number {
-  let bound = 0;
-  for (const row of t.unary) bound += Math.min(...row);
+/** The least the call terms can cost: each call at its cheapest site pair. */
+function callFloor(p: PlacementProblem, t: Tables): number {
+  let floor = 0;
   p.endpoints.forEach((e, i) => {
     for (const [, c] of t.outgoing[i]!) {
       let best = Number.POSITIVE_INFINITY;
-      for (let s = 0; s < p.sites.length; s++)
+      for (let s = 0; s < p.sites.length; s++) {
         for (let u = 0; u < p.sites.length; u++) best = Math.min(best, pairCost(p, e, c, s, u));
-      bound += best;
+      }
+      floor += best;
     }
   });
+  return floor;
+}
+
+/** A lower bound that ignores capacity: each endpoint on its cheapest host, each call at its cheapest site pair. */
+function simpleBound(p: PlacementProblem, t: Tables): number {
+  let bound = callFloor(p, t);
+  for (const row of t.unary) bound += Math.min(...row);
   return bound;
+}
+
+/** A crude upper value for the unary part (each endpoint on its dearest allowed host), for step sizes only. */
+function unaryUpperBound(t: Tables): number {
+  let total = 0;
+  for (const row of t.unary) total += Math.max(...Array.from(row).filter(Number.isFinite));
+  return total;
 }
 
 function assignmentFrom(p: PlacementProblem, value: (name: string) => number): Assignment {
@@ -207,10 +222,24 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
 
   // Warm start and fallback: greedy (from the previous placement if given), then local search.
   const warm = greedy(p, t, options.warmStart ? fromPlacement(p, options.warmStart) : undefined);
-  const heuristicDeadline = backend === 'heuristic' ? deadline : started + (deadline - started) / 4;
-  if (warm.unplaced.length === 0) improve(p, t, warm.assignment, now, heuristicDeadline);
+  const budget = deadline - started;
+  const heuristicDeadline = backend === 'heuristic' ? deadline : started + budget / 2;
   let best: Assignment | undefined = warm.unplaced.length === 0 ? warm.assignment : undefined;
   let bound = simpleBound(p, t);
+  // Prices on capacity give a much stronger bound for the endpoints' own costs, and a priced assignment that
+  // repairs into a good starting point.
+  {
+    const floor = callFloor(p, t);
+    const upper = best ? evaluate(p, toPlacement(p, best), ix) - floor : unaryUpperBound(t);
+    const lag = lagrangianBound(p, t, upper, now, started + budget * 0.2);
+    bound = Math.max(bound, lag.bound + floor);
+    // Local search from both starting points, sharing what is left of the heuristic's time.
+    const candidate = repaired(p, t, lag.assignment);
+    const split = now() + (heuristicDeadline - now()) / 2;
+    if (best) improve(p, t, best, now, split);
+    if (candidate) improve(p, t, candidate, now, heuristicDeadline);
+    best = better(p, best, candidate);
+  }
 
   if (backend !== 'heuristic') {
     const remaining = Math.max(50, deadline - now());
