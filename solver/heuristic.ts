@@ -1,7 +1,7 @@
 // The fast path: greedy by regret, then local search over single moves, with the call-graph terms evaluated
 // against where neighbours are. It gives the exact backends a warm start, and alone handles instances too large
 // to solve exactly within the time budget. Pure: the clock is a parameter.
-import { cpuLoad, disallowed, type Indexed, pairCost, unaryCost } from './model.ts';
+import { cpuLoad, disallowed, hostCost, type Indexed, pairCost, siteCost } from './model.ts';
 import type { Placement, PlacementProblem, SolverEndpoint } from './problem.ts';
 
 export interface Tables {
@@ -17,10 +17,12 @@ export interface Tables {
 
 export function tables(p: PlacementProblem, ix: Indexed): Tables {
   const index = new Map(p.endpoints.map((e, i) => [e.id, i]));
+  // Site-dependent costs once per site, not once per host: hosts outnumber sites.
   const unary = p.endpoints.map((e) => {
+    const perSite = p.sites.map((_s, site) => siteCost(p, e, site, ix.storeSite));
     const row = new Float64Array(p.hosts.length);
     p.hosts.forEach((h, j) => {
-      row[j] = disallowed(e, h) ? Number.POSITIVE_INFINITY : unaryCost(p, e, h, ix.storeSite);
+      row[j] = disallowed(e, h) ? Number.POSITIVE_INFINITY : perSite[h.site]! + hostCost(e, h);
     });
     return row;
   });

@@ -30,27 +30,41 @@ export function cpuLoad(e: SolverEndpoint, tier: string): number {
 }
 
 /**
- * The part of the objective that depends on the endpoint's own host only: traffic-weighted latency from each
- * origin, execution, data-store round trips, egress to stores, and the move cost.
+ * The part of the endpoint's own cost that depends only on the site it runs at: traffic-weighted round trips
+ * from each origin, data-store round trips and egress to stores at other sites.
  */
+export function siteCost(
+  p: PlacementProblem,
+  e: SolverEndpoint,
+  site: number,
+  storeSite: Map<string, number>,
+): number {
+  const rate = totalRate(e);
+  let cost = 0;
+  for (let s = 0; s < e.ratePerSite.length; s++) cost += e.ratePerSite[s]! * p.rttMs[s]![site]!;
+  for (const a of e.stores) {
+    const at = storeSite.get(a.store);
+    if (at === undefined) continue;
+    cost += rate * a.perRequest * p.rttMs[site]![at]!;
+    if (at !== site) cost += rate * a.bytesPerRequest * p.egressCostPerByte;
+  }
+  return cost;
+}
+
+/** The rest of the endpoint's own cost on a host: execution, and the move cost if it is not where it runs now. */
+export function hostCost(e: SolverEndpoint, h: SolverHost): number {
+  const move = e.current !== undefined && e.current !== h.id ? (e.moveCost ?? 0) : 0;
+  return totalRate(e) * cpuMs(e, h.tier) + move;
+}
+
+/** The part of the objective that depends on the endpoint's own host only. */
 export function unaryCost(
   p: PlacementProblem,
   e: SolverEndpoint,
   h: SolverHost,
   storeSite: Map<string, number>,
 ): number {
-  const rate = totalRate(e);
-  let cost = 0;
-  for (let s = 0; s < e.ratePerSite.length; s++) cost += e.ratePerSite[s]! * p.rttMs[s]![h.site]!;
-  cost += rate * cpuMs(e, h.tier);
-  for (const a of e.stores) {
-    const site = storeSite.get(a.store);
-    if (site === undefined) continue;
-    cost += rate * a.perRequest * p.rttMs[h.site]![site]!;
-    if (site !== h.site) cost += rate * a.bytesPerRequest * p.egressCostPerByte;
-  }
-  if (e.current !== undefined && e.current !== h.id) cost += e.moveCost ?? 0;
-  return cost;
+  return siteCost(p, e, h.site, storeSite) + hostCost(e, h);
 }
 
 /** Cost of the calls from `e` (at site `a`) to `f` (at site `b`): round trips weighted by traffic, and egress. */

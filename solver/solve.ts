@@ -227,8 +227,8 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   let best: Assignment | undefined = warm.unplaced.length === 0 ? warm.assignment : undefined;
   let bound = simpleBound(p, t);
   // Prices on capacity give a much stronger bound for the endpoints' own costs, and a priced assignment that
-  // repairs into a good starting point.
-  {
+  // repairs into a good starting point. A warm re-solve skips it: the previous placement is the better start.
+  if (!options.warmStart) {
     const floor = callFloor(p, t);
     const upper = best ? evaluate(p, toPlacement(p, best), ix) - floor : unaryUpperBound(t);
     const lag = lagrangianBound(p, t, upper, now, started + budget * 0.2);
@@ -239,6 +239,8 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     if (best) improve(p, t, best, now, split);
     if (candidate) improve(p, t, candidate, now, heuristicDeadline);
     best = better(p, best, candidate);
+  } else if (best) {
+    improve(p, t, best, now, heuristicDeadline);
   }
 
   if (backend !== 'heuristic') {
