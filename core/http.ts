@@ -1,6 +1,7 @@
 // Small helpers shared by Roam's HTTP servers: bounded body reads, JSON replies, and error replies that carry
 // the error's code in a header and a JSON body a client can act on.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, PayloadTooLargeError, type RoamError, toRoamError } from './errors.ts';
 
 /** Reads a request body, refusing (413) past `limit` bytes without buffering the excess. */
@@ -60,4 +61,24 @@ export function parseHostPort(value: string, flag: string): { host: string; port
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) throw new InvalidArgumentError(`${flag} expects HOST:PORT, got "${value}"`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** Starts `server` on HOST:PORT (port 0 picks one) and resolves with the address it got. */
+export function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}
+
+/**
+ * Stops `server`. `graceful`: idle keep-alive connections close now and busy ones after their response;
+ * otherwise every connection is cut.
+ */
+export function closeServer(server: Server, graceful: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    if (graceful) server.closeIdleConnections();
+    else server.closeAllConnections();
+  });
 }

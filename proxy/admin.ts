@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { NotFoundError } from '../core/errors.ts';
 import type { Histogram } from '../core/histogram.ts';
-import { sendError, sendJson } from '../core/http.ts';
+import { closeServer, listenOn, sendError, sendJson } from '../core/http.ts';
 import type { SidecarProxy } from './proxy.ts';
 
 function quantiles(h: Histogram) {
@@ -75,16 +75,10 @@ export class AdminServer {
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve(this.server.address() as AddressInfo));
-    });
+    return listenOn(this.server, port, host);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server, false);
   }
 }

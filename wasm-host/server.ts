@@ -10,7 +10,7 @@ import {
   NotFoundError,
   UnauthorizedError,
 } from '../core/errors.ts';
-import { readBody, sendError, sendJson } from '../core/http.ts';
+import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
 import type { EndpointRequest, HeaderList } from './abi.ts';
 import type { ActivateOptions, WasmHost } from './host.ts';
 import type { Limits } from './limits.ts';
@@ -83,17 +83,11 @@ export class HostServer {
   }
 
   listen(port: number, hostname = '127.0.0.1'): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, hostname, () => resolve(this.server.address() as AddressInfo));
-    });
+    return listenOn(this.server, port, hostname);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+  close(): Promise<void> {
+    return closeServer(this.server, true);
   }
 
   private authorize(req: IncomingMessage): void {
