@@ -1,185 +1,179 @@
-// The placement MILP as backend-neutral data: x[e,h] binary (endpoint e on host h), one host per endpoint,
-// CPU and memory per host, and, when `pairs` is on, the call-graph terms linearised exactly: for each call edge
-// (e->f) and site pair (s,t), z >= sum_{h in s} x[e,h] + sum_{k in t} x[f,k] - 1 with z >= 0, costed at the
-// edge's cost between s and t (costs are non-negative, so minimisation makes z the product).
+// The placement MILP as backend-neutral sparse data. x[a,h] binary puts agent a on host h; y[e,h] binary says a
+// replicated endpoint runs on h (its agents may only use such hosts, at most maxReplicas of them). The call
+// terms are linearised exactly by a flow formulation: for each pair and zone pair (s,t) a continuous
+// z[p,s,t] >= 0 whose rows sum to the caller's zone indicator and whose columns sum to the callee's, so with
+// integral x the only solution is the product of the two indicators, and the LP relaxation is the local
+// polytope's, much tighter than product (McCormick) inequalities.
+import { agentAllowed, type Instance, pairCost } from './compile.ts';
+import type { State } from './state.ts';
 
-import type { Tables } from './heuristic.ts';
-import { pairCost } from './model.ts';
-import type { PlacementProblem } from './problem.ts';
-
-export interface LinearProgram {
-  /** Variable name -> objective coefficient. */
-  objective: Map<string, number>;
-  constraints: { name: string; terms: [string, number][]; op: '<=' | '>=' | '='; rhs: number }[];
-  binaries: string[];
-  continuous: string[];
+export interface Milp {
+  numCols: number;
+  numRows: number;
+  colCost: Float64Array;
+  colUpper: Float64Array;
+  integer: Uint8Array;
+  rowLower: Float64Array;
+  rowUpper: Float64Array;
+  /** Row-major sparse matrix. */
+  starts: Int32Array;
+  indices: Int32Array;
+  values: Float64Array;
+  /** Column of x[a,h] at a * H + h, -1 where policy forbids it. */
+  xCol: Int32Array;
+  /** Column of y[e,h] at e * H + h, -1 where there is none. */
+  yCol: Int32Array;
+  /** First z column of each pair; its zone pairs follow in (s, t) order over pairZones. */
+  zStart: Int32Array;
+  /** Zones each agent may use. */
+  agentZones: number[][];
 }
 
-export const xName = (e: number, h: number) => `x${e}_${h}`;
-
-/**
- * `pairs`: 'exact' linearises every site pair (for exact solves); 'cut' adds, per call edge and site, a
- * cross-site indicator d >= u[e,s] - u[f,s] and charges the edge's in-site cost plus (cheapest cross-site cost -
- * in-site cost) x sum_s d: an under-estimate of the true call cost, linear in edges x sites, which makes the
- * LP relaxation (and its bound) see co-location; 'none' leaves call terms out.
- */
-export function formulate(p: PlacementProblem, t: Tables, pairs: 'exact' | 'cut' | 'none'): LinearProgram {
-  const objective = new Map<string, number>();
-  const constraints: LinearProgram['constraints'] = [];
-  const binaries: string[] = [];
-  const continuous: string[] = [];
-  const cpu: [string, number][][] = p.hosts.map(() => []);
-  const mem: [string, number][][] = p.hosts.map(() => []);
-  p.endpoints.forEach((e, i) => {
-    const one: [string, number][] = [];
-    p.hosts.forEach((_h, j) => {
-      const u = t.unary[i]![j]!;
-      if (!Number.isFinite(u)) return; // policy forbids it: no variable at all
-      const x = xName(i, j);
-      objective.set(x, u);
-      binaries.push(x);
-      one.push([x, 1]);
-      if (t.load[i]![j]! > 0) cpu[j]!.push([x, t.load[i]![j]!]);
-      if (e.memoryMib > 0) mem[j]!.push([x, e.memoryMib]);
-    });
-    constraints.push({ name: `one${i}`, terms: one, op: '=', rhs: 1 });
-  });
-  p.hosts.forEach((h, j) => {
-    if (cpu[j]!.length > 0)
-      constraints.push({
-        name: `cpu${j}`,
-        terms: cpu[j]!,
-        op: '<=',
-        rhs: h.cpuMillis - (h.cpuUsedMillis ?? 0),
-      });
-    if (mem[j]!.length > 0) constraints.push({ name: `mem${j}`, terms: mem[j]!, op: '<=', rhs: h.memoryMib });
-  });
-  if (pairs === 'cut') addCutTerms(p, t, objective, constraints, continuous);
-  if (pairs === 'exact') {
-    const sites = p.sites.length;
-    let edge = 0;
-    p.endpoints.forEach((e, i) => {
-      for (const [f, call] of t.outgoing[i]!) {
-        for (let s = 0; s < sites; s++) {
-          for (let u = 0; u < sites; u++) {
-            const cost = pairCost(p, e, call, s, u);
-            if (cost <= 0) continue;
-            const z = `z${edge}_${s}_${u}`;
-            const terms: [string, number][] = [[z, 1]];
-            p.hosts.forEach((h, j) => {
-              if (h.site === s && objective.has(xName(i, j))) terms.push([xName(i, j), -1]);
-              if (h.site === u && objective.has(xName(f, j))) terms.push([xName(f, j), -1]);
-            });
-            objective.set(z, cost);
-            continuous.push(z);
-            constraints.push({ name: `pair${edge}_${s}_${u}`, terms, op: '>=', rhs: -1 });
-          }
-        }
-        edge++;
-      }
-    });
-  }
-  return { objective, constraints, binaries, continuous };
+/** Columns x pairs x zones^2 past which an exact solve is not attempted by default. */
+export function milpSize(x: Instance): number {
+  return x.A * x.H + x.P * x.Z * x.Z;
 }
 
-/** The constant part of the 'cut' call terms (the in-site cost every edge pays at least). */
-export function cutConstant(p: PlacementProblem, t: Tables): number {
-  let total = 0;
-  p.endpoints.forEach((e, i) => {
-    for (const [, call] of t.outgoing[i]!) total += minInSite(p, e, call);
-  });
-  return total;
-}
-
-function minInSite(
-  p: PlacementProblem,
-  e: PlacementProblem['endpoints'][number],
-  call: PlacementProblem['endpoints'][number]['calls'][number],
-): number {
-  let m = Number.POSITIVE_INFINITY;
-  for (let s = 0; s < p.sites.length; s++) m = Math.min(m, pairCost(p, e, call, s, s));
-  return m;
-}
-
-function minCross(
-  p: PlacementProblem,
-  e: PlacementProblem['endpoints'][number],
-  call: PlacementProblem['endpoints'][number]['calls'][number],
-): number {
-  let m = Number.POSITIVE_INFINITY;
-  for (let s = 0; s < p.sites.length; s++)
-    for (let u = 0; u < p.sites.length; u++) if (s !== u) m = Math.min(m, pairCost(p, e, call, s, u));
-  return m;
-}
-
-function addCutTerms(
-  p: PlacementProblem,
-  t: Tables,
-  objective: Map<string, number>,
-  constraints: LinearProgram['constraints'],
-  continuous: string[],
-): void {
-  let edge = 0;
-  p.endpoints.forEach((e, i) => {
-    for (const [f, call] of t.outgoing[i]!) {
-      const extra = minCross(p, e, call) - minInSite(p, e, call);
-      if (extra > 0 && Number.isFinite(extra)) {
-        for (let s = 0; s < p.sites.length; s++) {
-          const d = `d${edge}_${s}`;
-          const terms: [string, number][] = [[d, 1]];
-          p.hosts.forEach((h, j) => {
-            if (h.site !== s) return;
-            if (objective.has(xName(i, j))) terms.push([xName(i, j), -1]);
-            if (objective.has(xName(f, j))) terms.push([xName(f, j), 1]);
-          });
-          // Both ends on site s, or neither: no crossing counted here.
-          if (terms.length === 1) continue;
-          objective.set(d, extra);
-          continuous.push(d);
-          constraints.push({ name: `cut${edge}_${s}`, terms, op: '>=', rhs: 0 });
-        }
-      }
-      edge++;
+export function formulate(x: Instance, integral: boolean): Milp {
+  const { A, H, E } = x;
+  const cost: number[] = [];
+  const upper: number[] = [];
+  const integer: number[] = [];
+  const col = (c: number, ub: number, int: boolean) => {
+    cost.push(c);
+    upper.push(ub);
+    integer.push(int && integral ? 1 : 0);
+    return cost.length - 1;
+  };
+  const replicated = (e: number) => x.agentsOf[e]!.length > 1;
+  const xCol = new Int32Array(A * H).fill(-1);
+  const yCol = new Int32Array(E * H).fill(-1);
+  const agentZones: number[][] = [];
+  for (let a = 0; a < A; a++) {
+    const e = x.agentEndpoint[a]!;
+    const zones = new Set<number>();
+    for (let h = 0; h < H; h++) {
+      if (!agentAllowed(x, a, h)) continue;
+      const z = x.hostZone[h]!;
+      zones.add(z);
+      const move = !replicated(e) && x.current[e * H + h] === 0 ? x.moveCost[e]! : 0;
+      xCol[a * H + h] = col(x.zoneCost[a * x.Z + z]! + move, 1, true);
     }
-  });
+    agentZones.push([...zones].sort((p, q) => p - q));
+  }
+  for (let e = 0; e < E; e++) {
+    if (!replicated(e)) continue;
+    for (let h = 0; h < H; h++)
+      if (x.allowed[e * H + h]) yCol[e * H + h] = col(x.current[e * H + h] ? 0 : x.moveCost[e]!, 1, true);
+  }
+  const zStart = new Int32Array(x.P);
+  for (let k = 0; k < x.P; k++) {
+    zStart[k] = cost.length;
+    for (const s of agentZones[x.pairA[k]!]!)
+      for (const t of agentZones[x.pairB[k]!]!) col(pairCost(x, k, s, t), Number.POSITIVE_INFINITY, false);
+  }
+
+  const starts: number[] = [0];
+  const indices: number[] = [];
+  const values: number[] = [];
+  const lower: number[] = [];
+  const rowUpper: number[] = [];
+  const row = (terms: [number, number][], lo: number, hi: number) => {
+    for (const [c, v] of terms) {
+      indices.push(c);
+      values.push(v);
+    }
+    starts.push(indices.length);
+    lower.push(lo);
+    rowUpper.push(hi);
+  };
+  const inf = Number.POSITIVE_INFINITY;
+  for (let a = 0; a < A; a++) {
+    const terms: [number, number][] = [];
+    for (let h = 0; h < H; h++) if (xCol[a * H + h]! >= 0) terms.push([xCol[a * H + h]!, 1]);
+    row(terms, 1, 1);
+  }
+  for (let e = 0; e < E; e++) {
+    if (!replicated(e)) continue;
+    const ys: [number, number][] = [];
+    for (let h = 0; h < H; h++) {
+      const y = yCol[e * H + h]!;
+      if (y < 0) continue;
+      ys.push([y, 1]);
+      for (const a of x.agentsOf[e]!)
+        row(
+          [
+            [xCol[a * H + h]!, 1],
+            [y, -1],
+          ],
+          -inf,
+          0,
+        );
+    }
+    row(ys, -inf, x.maxReplicas[e]!);
+  }
+  for (let h = 0; h < H; h++) {
+    const cpu: [number, number][] = [];
+    const mem: [number, number][] = [];
+    for (let a = 0; a < A; a++) {
+      const c = xCol[a * H + h]!;
+      if (c < 0) continue;
+      const load = x.load[a * x.Z + x.hostZone[h]!]!;
+      if (load > 0) cpu.push([c, load]);
+      const e = x.agentEndpoint[a]!;
+      if (!replicated(e) && x.memory[e]! > 0) mem.push([c, x.memory[e]!]);
+    }
+    for (let e = 0; e < E; e++)
+      if (yCol[e * H + h]! >= 0 && x.memory[e]! > 0) mem.push([yCol[e * H + h]!, x.memory[e]!]);
+    if (cpu.length > 0) row(cpu, -inf, x.capCpu[h]!);
+    if (mem.length > 0) row(mem, -inf, x.capMem[h]!);
+  }
+  for (let k = 0; k < x.P; k++) {
+    const za = agentZones[x.pairA[k]!]!;
+    const zb = agentZones[x.pairB[k]!]!;
+    const zone = (a: number, z: number): [number, number][] =>
+      x.zoneHosts[z]!.filter((h) => xCol[a * H + h]! >= 0).map((h) => [xCol[a * H + h]!, -1]);
+    // Flow rows: the caller's zone-s row of z sums to its indicator for s; the callee's column likewise.
+    for (const [i, s] of za.entries()) {
+      const terms = zb.map((_t, j): [number, number] => [zStart[k]! + i * zb.length + j, 1]);
+      row([...terms, ...zone(x.pairA[k]!, s)], 0, 0);
+    }
+    for (const [j, t] of zb.entries()) {
+      const terms = za.map((_s, i): [number, number] => [zStart[k]! + i * zb.length + j, 1]);
+      row([...terms, ...zone(x.pairB[k]!, t)], 0, 0);
+    }
+  }
+  return {
+    numCols: cost.length,
+    numRows: lower.length,
+    colCost: Float64Array.from(cost),
+    colUpper: Float64Array.from(upper),
+    integer: Uint8Array.from(integer),
+    rowLower: Float64Array.from(lower),
+    rowUpper: Float64Array.from(rowUpper),
+    starts: Int32Array.from(starts),
+    indices: Int32Array.from(indices),
+    values: Float64Array.from(values),
+    xCol,
+    yCol,
+    zStart,
+    agentZones,
+  };
 }
 
-/** CPLEX LP text, which HiGHS reads. `relax` drops integrality (the LP relaxation). */
-export function toLpText(lp: LinearProgram, relax: boolean): string {
-  const parts: string[] = ['Minimize', ' obj:'];
-  const term = (v: string, c: number) => `${c >= 0 ? '+' : '-'} ${Math.abs(c)} ${v}`;
-  const line: string[] = [];
-  for (const [v, c] of lp.objective) line.push(term(v, c));
-  parts.push(` ${line.join(' ') || '0 x0_0'}`);
-  parts.push('Subject To');
-  for (const c of lp.constraints) {
-    parts.push(` ${c.name}: ${c.terms.map(([v, k]) => term(v, k)).join(' ')} ${c.op} ${c.rhs}`);
+/** The column values of a complete assignment, to hand a backend as its starting incumbent. */
+export function columnsOf(x: Instance, m: Milp, s: State): Float64Array {
+  const v = new Float64Array(m.numCols);
+  for (let a = 0; a < x.A; a++) v[m.xCol[a * x.H + s.host[a]!]!] = 1;
+  for (let e = 0; e < x.E; e++)
+    for (let h = 0; h < x.H; h++)
+      if (m.yCol[e * x.H + h]! >= 0 && s.count[e * x.H + h]! > 0) v[m.yCol[e * x.H + h]!] = 1;
+  for (let k = 0; k < x.P; k++) {
+    const za = m.agentZones[x.pairA[k]!]!;
+    const zb = m.agentZones[x.pairB[k]!]!;
+    const i = za.indexOf(x.hostZone[s.host[x.pairA[k]!]!]!);
+    const j = zb.indexOf(x.hostZone[s.host[x.pairB[k]!]!]!);
+    v[m.zStart[k]! + i * zb.length + j] = 1;
   }
-  parts.push('Bounds');
-  for (const v of lp.binaries) parts.push(` 0 <= ${v} <= 1`);
-  if (!relax && lp.binaries.length > 0) {
-    parts.push('Binary');
-    // Long lines are fine for HiGHS, but chunking keeps the text readable when dumped for debugging.
-    for (let i = 0; i < lp.binaries.length; i += 20) parts.push(` ${lp.binaries.slice(i, i + 20).join(' ')}`);
-  }
-  parts.push('End');
-  return parts.join('\n');
-}
-
-/** The model in javascript-lp-solver's JSON form. */
-export function toJsLpModel(lp: LinearProgram, timeoutMs: number): Record<string, unknown> {
-  const variables: Record<string, Record<string, number>> = {};
-  for (const [v, c] of lp.objective) variables[v] = { cost: c };
-  const constraints: Record<string, Record<string, number>> = {};
-  for (const c of lp.constraints) {
-    constraints[c.name] = c.op === '<=' ? { max: c.rhs } : c.op === '>=' ? { min: c.rhs } : { equal: c.rhs };
-    for (const [v, k] of c.terms) variables[v]![c.name] = k;
-  }
-  const ints: Record<string, 1> = {};
-  for (const v of lp.binaries) {
-    ints[v] = 1;
-    constraints[`ub_${v}`] = { max: 1 };
-    variables[v]![`ub_${v}`] = 1;
-  }
-  return { optimize: 'cost', opType: 'min', constraints, variables, ints, options: { timeout: timeoutMs } };
+  return v;
 }

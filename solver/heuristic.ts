@@ -1,257 +1,209 @@
-// The fast path: greedy by regret, then local search over single moves, with the call-graph terms evaluated
-// against where neighbours are. It gives the exact backends a warm start, and alone handles instances too large
-// to solve exactly within the time budget. Pure: the clock is a parameter.
-import { cpuLoad, disallowed, hostCost, type Indexed, pairCost, siteCost } from './model.ts';
-import type { Placement, PlacementProblem, SolverEndpoint } from './problem.ts';
+// The fast path: greedy by regret, then local search (agent moves, replica moves, swaps) with the call terms
+// evaluated against where the neighbours are. It warm-starts the exact backends and alone handles instances
+// too large to solve exactly within the budget. Pure: the clock is a parameter.
+import { agentAllowed, type Instance } from './compile.ts';
+import { State } from './state.ts';
 
-export interface Tables {
-  /** unary[e][h]: the endpoint's own cost on each host, Infinity where policy forbids it. */
-  unary: Float64Array[];
-  /** load[e][h]: CPU millicores the endpoint takes on that host. */
-  load: Float64Array[];
-  /** For each endpoint, the calls into it: [caller index, call]. */
-  incoming: [number, SolverEndpoint['calls'][number]][][];
-  /** For each endpoint, its calls: [callee index, call]. */
-  outgoing: [number, SolverEndpoint['calls'][number]][][];
-}
-
-export function tables(p: PlacementProblem, ix: Indexed): Tables {
-  const index = new Map(p.endpoints.map((e, i) => [e.id, i]));
-  // Site-dependent costs once per site, not once per host: hosts outnumber sites.
-  const unary = p.endpoints.map((e) => {
-    const perSite = p.sites.map((_s, site) => siteCost(p, e, site, ix.storeSite));
-    const row = new Float64Array(p.hosts.length);
-    p.hosts.forEach((h, j) => {
-      row[j] = disallowed(e, h) ? Number.POSITIVE_INFINITY : perSite[h.site]! + hostCost(e, h);
-    });
-    return row;
-  });
-  const load = p.endpoints.map((e) => Float64Array.from(p.hosts, (h) => cpuLoad(e, h.tier)));
-  const incoming: Tables['incoming'] = p.endpoints.map(() => []);
-  const outgoing: Tables['outgoing'] = p.endpoints.map(() => []);
-  p.endpoints.forEach((e, i) => {
-    for (const c of e.calls) {
-      const j = index.get(c.to);
-      if (j === undefined || j === i) continue;
-      outgoing[i]!.push([j, c]);
-      incoming[j]!.push([i, c]);
-    }
-  });
-  return { unary, load, incoming, outgoing };
-}
-
-/** Host index per endpoint index; -1 while unplaced. */
-export type Assignment = Int32Array;
-
-class Capacity {
-  cpu: Float64Array;
-  mem: Float64Array;
-  constructor(p: PlacementProblem) {
-    this.cpu = Float64Array.from(p.hosts, (h) => h.cpuMillis - (h.cpuUsedMillis ?? 0));
-    this.mem = Float64Array.from(p.hosts, (h) => h.memoryMib);
-  }
-  fits(p: PlacementProblem, t: Tables, e: number, h: number): boolean {
-    return t.load[e]![h]! <= this.cpu[h]! + 1e-9 && p.endpoints[e]!.memoryMib <= this.mem[h]! + 1e-9;
-  }
-  take(p: PlacementProblem, t: Tables, e: number, h: number, sign: 1 | -1): void {
-    this.cpu[h] = this.cpu[h]! - sign * t.load[e]![h]!;
-    this.mem[h] = this.mem[h]! - sign * p.endpoints[e]!.memoryMib;
-  }
-}
-
-/** Cost of the call-graph edges touching `e` if it sat on host `h`, with neighbours where `a` has them. */
-function edgeCost(p: PlacementProblem, t: Tables, a: Assignment, e: number, h: number): number {
-  const site = p.hosts[h]!.site;
-  let cost = 0;
-  for (const [f, c] of t.outgoing[e]!) {
-    const hf = a[f]!;
-    if (hf >= 0) cost += pairCost(p, p.endpoints[e]!, c, site, p.hosts[hf]!.site);
-  }
-  for (const [g, c] of t.incoming[e]!) {
-    const hg = a[g]!;
-    if (hg >= 0) cost += pairCost(p, p.endpoints[g]!, c, p.hosts[hg]!.site, site);
-  }
-  return cost;
-}
-
-/**
- * Greedy by regret: endpoints whose best host beats their second best by the most go first, each to the
- * host that is cheapest given the neighbours already placed. Returns the endpoints that fit nowhere.
- */
-export function greedy(
-  p: PlacementProblem,
-  t: Tables,
-  start?: Assignment,
-): { assignment: Assignment; unplaced: number[] } {
-  const n = p.endpoints.length;
-  const a = new Int32Array(n).fill(-1);
-  const cap = new Capacity(p);
-  // A warm start keeps whatever still fits.
-  if (start) {
-    for (let e = 0; e < n; e++) {
-      const h = start[e]!;
-      if (h >= 0 && Number.isFinite(t.unary[e]![h]!) && cap.fits(p, t, e, h)) {
-        a[e] = h;
-        cap.take(p, t, e, h, 1);
-      }
-    }
-  }
-  const regret = new Float64Array(n);
-  for (let e = 0; e < n; e++) {
+/** How much agent a prefers its best host over its second best (Infinity when it has one choice). */
+function regrets(x: Instance): Float64Array {
+  const out = new Float64Array(x.A);
+  for (let a = 0; a < x.A; a++) {
+    const e = x.agentEndpoint[a]!;
     let best = Number.POSITIVE_INFINITY;
     let second = Number.POSITIVE_INFINITY;
-    for (const u of t.unary[e]!) {
-      if (u < best) {
+    for (let h = 0; h < x.H; h++) {
+      if (!agentAllowed(x, a, h)) continue;
+      const c = x.zoneCost[a * x.Z + x.hostZone[h]!]! + (x.current[e * x.H + h] ? 0 : x.moveCost[e]!);
+      if (c < best) {
         second = best;
-        best = u;
-      } else if (u < second) {
-        second = u;
-      }
+        best = c;
+      } else if (c < second) second = c;
     }
-    regret[e] = Number.isFinite(second) ? second - best : Number.POSITIVE_INFINITY;
+    out[a] = second - best;
   }
-  const order = [...Array(n).keys()].filter((e) => a[e]! < 0).sort((x, y) => regret[y]! - regret[x]!);
-  const unplaced: number[] = [];
-  for (const e of order) {
-    let bestH = -1;
-    let bestCost = Number.POSITIVE_INFINITY;
-    for (let h = 0; h < p.hosts.length; h++) {
-      const u = t.unary[e]![h]!;
-      if (!Number.isFinite(u) || !cap.fits(p, t, e, h)) continue;
-      const c = u + edgeCost(p, t, a, e, h);
-      if (c < bestCost) {
-        bestCost = c;
-        bestH = h;
-      }
-    }
-    if (bestH < 0) {
-      unplaced.push(e);
-      continue;
-    }
-    a[e] = bestH;
-    cap.take(p, t, e, bestH, 1);
-  }
-  return { assignment: a, unplaced };
-}
-
-/** Whether e and f call each other (swaps between them are skipped: the gain formula counts their edge twice). */
-function connected(t: Tables, e: number, f: number): boolean {
-  return t.outgoing[e]!.some(([x]) => x === f) || t.incoming[e]!.some(([x]) => x === f);
-}
-
-/**
- * Local search until nothing improves or the deadline passes: single moves first; when none helps, swaps of two
- * endpoints between hosts, which get past full hosts where single moves stall. Returns the total gain.
- */
-export function improve(
-  p: PlacementProblem,
-  t: Tables,
-  a: Assignment,
-  now: () => number,
-  deadline: number,
-): number {
-  const cap = new Capacity(p);
-  for (let e = 0; e < a.length; e++) if (a[e]! >= 0) cap.take(p, t, e, a[e]!, 1);
-  const cost = (e: number, h: number) => t.unary[e]![h]! + edgeCost(p, t, a, e, h);
-  let gained = 0;
-  for (;;) {
-    let improved = false;
-    for (let e = 0; e < a.length && now() < deadline; e++) {
-      const h = a[e]!;
-      if (h < 0) continue;
-      const here = cost(e, h);
-      cap.take(p, t, e, h, -1);
-      let bestH = h;
-      let bestCost = here;
-      for (let k = 0; k < p.hosts.length; k++) {
-        if (k === h) continue;
-        const u = t.unary[e]![k]!;
-        if (!Number.isFinite(u) || u >= bestCost || !cap.fits(p, t, e, k)) continue;
-        const c = u + edgeCost(p, t, a, e, k);
-        if (c < bestCost - 1e-9) {
-          bestCost = c;
-          bestH = k;
-        }
-      }
-      a[e] = bestH;
-      cap.take(p, t, e, bestH, 1);
-      if (bestH !== h) {
-        gained += here - bestCost;
-        improved = true;
-      }
-    }
-    if (!improved && now() < deadline)
-      improved = swaps(p, t, a, cap, cost, now, deadline, (g) => (gained += g));
-    if (!improved || now() >= deadline) return gained;
-  }
-}
-
-function swaps(
-  p: PlacementProblem,
-  t: Tables,
-  a: Assignment,
-  cap: Capacity,
-  cost: (e: number, h: number) => number,
-  now: () => number,
-  deadline: number,
-  gain: (g: number) => void,
-): boolean {
-  const onHost: number[][] = p.hosts.map(() => []);
-  a.forEach((h, e) => {
-    if (h >= 0) onHost[h]!.push(e);
-  });
-  let improved = false;
-  for (let e = 0; e < a.length && now() < deadline; e++) {
-    const h = a[e]!;
-    for (let k = 0; k < p.hosts.length; k++) {
-      // Only hosts e would rather be on, where it does not fit as things stand.
-      if (k === h || !(t.unary[e]![k]! < t.unary[e]![h]!)) continue;
-      for (const f of onHost[k]!) {
-        if (a[f] !== k || !Number.isFinite(t.unary[f]![h]!) || connected(t, e, f)) continue;
-        const before = cost(e, h) + cost(f, k);
-        cap.take(p, t, e, h, -1);
-        cap.take(p, t, f, k, -1);
-        const fits = cap.fits(p, t, e, k) && cap.fits(p, t, f, h);
-        let accepted = false;
-        if (fits) {
-          a[e] = k;
-          a[f] = h;
-          const after = cost(e, k) + cost(f, h);
-          if (after < before - 1e-9) {
-            accepted = true;
-            cap.take(p, t, e, k, 1);
-            cap.take(p, t, f, h, 1);
-            onHost[h]!.push(f);
-            onHost[k]!.push(e);
-            gain(before - after);
-            improved = true;
-          } else {
-            a[e] = h;
-            a[f] = k;
-          }
-        }
-        if (!accepted) {
-          cap.take(p, t, e, h, 1);
-          cap.take(p, t, f, k, 1);
-        } else {
-          break;
-        }
-      }
-      if (a[e] !== h) break;
-    }
-  }
-  return improved;
-}
-
-export function toPlacement(p: PlacementProblem, a: Assignment): Placement {
-  const out: Placement = {};
-  p.endpoints.forEach((e, i) => {
-    if (a[i]! >= 0) out[e.id] = p.hosts[a[i]!]!.id;
-  });
   return out;
 }
 
-export function fromPlacement(p: PlacementProblem, placement: Placement): Assignment {
-  const hostIndex = new Map(p.hosts.map((h, i) => [h.id, i]));
-  return Int32Array.from(p.endpoints, (e) => hostIndex.get(placement[e.id] ?? '') ?? -1);
+/**
+ * Whether host h could take all of endpoint e's agents not placed yet: asked before e's last replica opens
+ * there, since the agents still to come will have nowhere else to go.
+ */
+function roomForRest(s: State, e: number, h: number): boolean {
+  const x = s.x;
+  let load = 0;
+  for (const b of x.agentsOf[e]!) if (s.host[b]! < 0) load += x.load[b * x.Z + x.hostZone[h]!]!;
+  return load <= s.cpu[h]! + 1e-9 * Math.max(1, x.capCpu[h]!);
+}
+
+/** The cheapest host agent a fits on as things stand, or -1. */
+function cheapestFit(s: State, a: number, scratch: Float64Array): number {
+  const x = s.x;
+  const e = x.agentEndpoint[a]!;
+  const lastSlot = x.agentsOf[e]!.length > 1 && s.replicas[e] === x.maxReplicas[e]! - 1;
+  const pairs = s.pairCosts(a, scratch);
+  let best = -1;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let h = 0; h < x.H; h++) {
+    const z = x.hostZone[h]!;
+    const c = x.zoneCost[a * x.Z + z]! + pairs[z]! + s.migration(a, h);
+    if (c < bestCost && s.fits(a, h) && !(lastSlot && s.count[e * x.H + h] === 0 && !roomForRest(s, e, h))) {
+      bestCost = c;
+      best = h;
+    }
+  }
+  return best;
+}
+
+/**
+ * Greedy by regret: agents whose best host beats their second best by the most go first, each to the host
+ * that is cheapest given the neighbours already placed. A start assignment keeps whatever of it still fits.
+ * With `byLoad`, the biggest agents go first instead: first-fit decreasing, for when capacity is what binds.
+ */
+export function greedy(x: Instance, start?: Int32Array, byLoad = false): State {
+  const s = new State(x);
+  if (start)
+    for (let a = 0; a < x.A; a++) {
+      const h = start[a]!;
+      if (h >= 0 && s.fits(a, h)) s.add(a, h);
+    }
+  const maxLoad = (a: number) => {
+    let m = 0;
+    for (let z = 0; z < x.Z; z++) m = Math.max(m, x.load[a * x.Z + z]!);
+    return m + x.memory[x.agentEndpoint[a]!]! * 1e-3;
+  };
+  const key = byLoad ? Float64Array.from({ length: x.A }, (_, a) => maxLoad(a)) : regrets(x);
+  const order = [...Array(x.A).keys()].filter((a) => s.host[a]! < 0).sort((a, b) => key[b]! - key[a]!);
+  const scratch = new Float64Array(x.Z);
+  for (const a of order) {
+    const h = cheapestFit(s, a, scratch);
+    if (h >= 0) s.add(a, h);
+  }
+  return s;
+}
+
+/**
+ * Local search until nothing improves or the deadline passes. Each pass moves every agent to its cheapest
+ * host if that gains; replicated endpoints also try moving a whole replica; when a pass gains nothing, swaps
+ * of two agents get past full hosts. Returns the total gain.
+ */
+export function improve(s: State, now: () => number, deadline: number): number {
+  const x = s.x;
+  const scratch = new Float64Array(x.Z);
+  let gained = 0;
+  for (;;) {
+    let pass = 0;
+    for (let a = 0; a < x.A && now() < deadline; a++) pass += moveAgent(s, a, scratch);
+    for (let e = 0; e < x.E && now() < deadline; e++) if (x.maxReplicas[e]! > 1) pass += moveReplicas(s, e);
+    if (pass <= 0 && now() < deadline) pass += swaps(s, now, deadline);
+    gained += pass;
+    if (pass <= 0 || now() >= deadline) return gained;
+  }
+}
+
+function moveAgent(s: State, a: number, scratch: Float64Array): number {
+  const x = s.x;
+  const from = s.host[a]!;
+  const here = s.cost(a, from);
+  s.remove(a);
+  const pairs = s.pairCosts(a, scratch);
+  let best = from;
+  let bestCost = here;
+  for (let h = 0; h < x.H; h++) {
+    if (h === from) continue;
+    const z = x.hostZone[h]!;
+    const c = x.zoneCost[a * x.Z + z]! + pairs[z]! + s.migration(a, h);
+    if (c < bestCost - 1e-9 * Math.abs(bestCost) - 1e-12 && s.fits(a, h)) {
+      best = h;
+      bestCost = c;
+    }
+  }
+  s.add(a, best);
+  return here - bestCost;
+}
+
+/** Moves all of endpoint e's agents on one host to another host (relocating a replica), if that gains. */
+function moveReplicas(s: State, e: number): number {
+  const x = s.x;
+  let gained = 0;
+  const hosts = [...new Set(x.agentsOf[e]!.map((a) => s.host[a]!))];
+  for (const from of hosts) {
+    const group = x.agentsOf[e]!.filter((a) => s.host[a] === from);
+    let before = 0;
+    for (const a of group) before += s.cost(a, from);
+    for (const a of group) s.remove(a);
+    let best = from;
+    let bestCost = before;
+    for (let h = 0; h < x.H; h++) {
+      if (h === from || s.count[e * x.H + h]! > 0) continue;
+      let c = 0;
+      const placed: number[] = [];
+      for (const a of group) {
+        if (!s.fits(a, h)) break;
+        c += s.cost(a, h);
+        s.add(a, h);
+        placed.push(a);
+      }
+      for (const a of placed) s.remove(a);
+      if (placed.length === group.length && c < bestCost - 1e-9 * Math.abs(bestCost) - 1e-12) {
+        best = h;
+        bestCost = c;
+      }
+    }
+    for (const a of group) s.add(a, best);
+    gained += before - bestCost;
+  }
+  return gained;
+}
+
+/** Swaps two agents of unreplicated endpoints between hosts when one would rather be where the other is. */
+function swaps(s: State, now: () => number, deadline: number): number {
+  const x = s.x;
+  const onHost: number[][] = Array.from({ length: x.H }, () => []);
+  for (let a = 0; a < x.A; a++) if (x.maxReplicas[x.agentEndpoint[a]!] === 1) onHost[s.host[a]!]!.push(a);
+  let gained = 0;
+  for (let a = 0; a < x.A && now() < deadline; a++) {
+    if (x.maxReplicas[x.agentEndpoint[a]!]! > 1) continue;
+    const h = s.host[a]!;
+    const own = x.zoneCost[a * x.Z + x.hostZone[h]!]!;
+    for (let k = 0; k < x.H && s.host[a] === h; k++) {
+      // Only hosts a would rather be on; those it fits on already were tried by the single moves.
+      if (k === h || !agentAllowed(x, a, k) || !(x.zoneCost[a * x.Z + x.hostZone[k]!]! < own)) continue;
+      for (const b of onHost[k]!) {
+        if (s.host[b] !== k || !agentAllowed(x, b, h)) continue;
+        const gain = trySwap(s, a, b);
+        if (gain > 0) {
+          gained += gain;
+          onHost[h]!.push(b);
+          onHost[k]!.push(a);
+          break;
+        }
+      }
+    }
+  }
+  return gained;
+}
+
+/** Swaps a and b if that gains, and returns the gain (0 if it was undone). Counts a pair between them once. */
+function trySwap(s: State, a: number, b: number): number {
+  const h = s.host[a]!;
+  const k = s.host[b]!;
+  const before = s.cost(a, h);
+  s.remove(a);
+  const old = before + s.cost(b, k);
+  s.remove(b);
+  let after = Number.POSITIVE_INFINITY;
+  if (s.fits(a, k)) {
+    const costA = s.cost(a, k);
+    s.add(a, k);
+    if (s.fits(b, h)) after = costA + s.cost(b, h);
+    s.remove(a);
+  }
+  if (after < old - 1e-9 * Math.abs(old) - 1e-12) {
+    s.add(a, k);
+    s.add(b, h);
+    return old - after;
+  }
+  s.add(b, k);
+  s.add(a, h);
+  return 0;
 }

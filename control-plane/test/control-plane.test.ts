@@ -2,16 +2,19 @@
 // Deploys reach every node make-before-break; a new version rolls out under steady load with no failed
 // request; a snapshot a host cannot apply is NACKed and traffic keeps flowing; the control plane can be
 // killed and restarted mid-load; a host that dies is marked down and taken out of the routes.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule, fixtureModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
 import { nodeToken } from '../auth.ts';
 import { State } from '../state.ts';
+
+const execFileAsync = promisify(execFile);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'roam-cp-'));
 const root = new URL('../../', import.meta.url).pathname;
@@ -316,10 +319,17 @@ describe('control plane', () => {
 
   it('answers the roam CLI with tables and JSON', async () => {
     const env = { ROAM_CONTROL_PLANE: cp.url, ROAM_TOKEN: adminToken };
-    const run = (args: string[]) =>
-      execFileSync(process.execPath, [ROAM, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    // Asynchronous on purpose: a blocked event loop would keep the test's pooled keep-alive sockets from
+    // noticing that the control plane closed them while idle.
+    const run = async (args: string[]) =>
+      (
+        await execFileAsync(process.execPath, [ROAM, ...args], {
+          env: { ...process.env, ...env },
+          encoding: 'utf8',
+        })
+      ).stdout;
     const deployed = JSON.parse(
-      run([
+      await run([
         'deploy',
         `${root}build/endpoints/hello.wasm`,
         '--endpoint',
@@ -330,14 +340,14 @@ describe('control plane', () => {
       ]),
     );
     expect(deployed).toMatchObject({ endpoint: 'hello', version: 1 });
-    expect(run(['endpoints'])).toMatch(/^ENDPOINT\s+VERSION\s+DIGEST/);
-    expect(run(['endpoints'])).toMatch(/hello\s+1\s+sha256:/);
-    expect(run(['hosts'])).toMatch(/h2\s+host\s+cluster/);
-    const h2 = JSON.parse(run(['hosts', '--json'])).nodes.find((n: { id: string }) => n.id === 'h2');
+    expect(await run(['endpoints'])).toMatch(/^ENDPOINT\s+VERSION\s+DIGEST/);
+    expect(await run(['endpoints'])).toMatch(/hello\s+1\s+sha256:/);
+    expect(await run(['hosts'])).toMatch(/h2\s+host\s+cluster/);
+    const h2 = JSON.parse(await run(['hosts', '--json'])).nodes.find((n: { id: string }) => n.id === 'h2');
     expect(h2.stores).toEqual([{ name: 'carts', location: new URL(storage.url).host, kind: 'remote' }]);
-    expect(run(['status'])).toMatch(/p1\s+proxy/);
-    expect(run(['history', 'hello'])).toMatch(/deploy\s+hello/);
-    expect(() => run(['rollback', 'hello'])).toThrow(/no version 0/);
+    expect(await run(['status'])).toMatch(/p1\s+proxy/);
+    expect(await run(['history', 'hello'])).toMatch(/deploy\s+hello/);
+    await expect(run(['rollback', 'hello'])).rejects.toThrow(/no version 0/);
   });
 
   it('keeps endpoints within their policy, and says why when nothing fits', async () => {

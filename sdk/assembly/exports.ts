@@ -1,39 +1,73 @@
-// The three functions ABI v1 requires a module to export. An endpoint's entry file re-exports them:
-//   export { roam_abi_version, roam_alloc, roam_handle } from "<sdk>/exports";
+// The functions ABI v1 requires a module to export (protocol/abi.md, "Exports"). An entry file makes them
+// exports of its module with `export * from "<sdk>/assembly/exports";` (only an entry file's exports are
+// exported from a Wasm module); this file exports nothing else.
 import { Request, Response } from "./http";
+import { currentHandler } from "./serve";
 
-export type Handler = (req: Request) => Response;
-
-let handler: Handler | null = null;
-/** The last response's buffer, freed on the next call (the ABI keeps it valid until then). */
-let lastResponse: usize = 0;
+// The request buffer lives in an arena of whole pages outside the allocator's heap, obtained with memory.grow,
+// so that roam_alloc can answer 0 when memory is exhausted, as the ABI asks: AssemblyScript's allocator traps
+// instead. The arena is reused for every request and only grows (at least doubling, so the pages abandoned
+// when it cannot be extended in place add up to less than its final size).
+let arenaPtr: usize = 0;
+let arenaSize: usize = 0;
+/** The encoded response, kept until the next call as the ABI requires, then freed. */
+let responsePtr: usize = 0;
 const descriptor = memory.data(8);
 
-/** Registers the endpoint's handler; call it once at the top level of the entry file. */
-export function serve(h: Handler): void {
-  handler = h;
-}
-
+/** The ABI version this module implements. */
 export function roam_abi_version(): i32 {
   return 1;
 }
 
+/** Returns `size` writable bytes for the host to write a request into, or 0 if memory is exhausted. */
 export function roam_alloc(size: i32): usize {
-  return size <= 0 ? heap.alloc(1) : heap.alloc(<usize>size);
+  if (size < 0) return 0;
+  const need = <usize>size;
+  if (need <= arenaSize) return arenaPtr;
+  // The allocator claims all memory up to the current end when it first runs, so it must run before the
+  // arena takes pages past that end.
+  if (arenaPtr == 0) heap.free(heap.alloc(16));
+  const end = <usize>memory.size() << 16;
+  if (arenaPtr != 0 && arenaPtr + arenaSize == end) {
+    // Still the last thing in memory: extend in place.
+    const extra = <i32>((need - arenaSize + 0xffff) >>> 16);
+    if (memory.grow(extra) < 0) return 0;
+    arenaSize += <usize>extra << 16;
+    return arenaPtr;
+  }
+  const pages = <i32>max<usize>((need + 0xffff) >>> 16, (arenaSize >>> 16) << 1);
+  let base = memory.grow(pages);
+  let got = pages;
+  if (base < 0) {
+    // Doubling failed; settle for exactly what this request needs.
+    got = <i32>((need + 0xffff) >>> 16);
+    base = memory.grow(got);
+    if (base < 0) return 0;
+  }
+  arenaPtr = <usize>base << 16;
+  arenaSize = <usize>got << 16;
+  return arenaPtr;
 }
 
+/** Handles the request at [ptr, ptr+len) and returns the address of an 8-byte {u32 ptr, u32 len} descriptor. */
 export function roam_handle(ptr: usize, len: i32): usize {
-  const req = Request.decode(ptr, len);
-  heap.free(ptr);
+  if (responsePtr != 0) {
+    heap.free(responsePtr);
+    responsePtr = 0;
+  }
+  const req: Request | null = len < 0 ? null : Request.decode(ptr, <usize>len);
+  const handler = currentHandler();
   let res: Response;
   if (req == null) res = Response.text(400, "malformed request encoding");
-  else if (handler == null) res = Response.text(500, "endpoint registered no handler (call serve())");
-  else res = handler!(req);
-  if (lastResponse != 0) heap.free(lastResponse);
+  else if (handler == null) res = Response.text(500, "the endpoint registered no handler (call serve() at top level)");
+  else res = handler(req);
   const size = res.encodedSize();
-  lastResponse = heap.alloc(size);
-  res.encodeInto(lastResponse);
-  store<u32>(descriptor, <u32>lastResponse);
-  store<u32>(descriptor + 4, <u32>size);
+  responsePtr = heap.alloc(size);
+  res.encodeInto(responsePtr);
+  store<u32>(descriptor, <u32>responsePtr);
+  store<u32>(descriptor, <u32>size, 4);
+  // With the minimal runtime nothing collects during a request; everything the request allocated is garbage
+  // now (the response was copied out), so collect here and every request starts from the same heap.
+  if (ASC_RUNTIME == 1) __collect();
   return descriptor;
 }

@@ -1,5 +1,5 @@
-// Request and Response: what an endpoint handler receives and returns.
-import { findHeader, Header, headersSize, strSize, utf8Text, WireReader, WireWriter } from "./wire";
+// Request and Response: what a handler receives and returns, and their ABI encodings (wire.ts does the bytes).
+import { asciiLower, findHeader, Header, headersSize, strSize, utf8Text, WireReader, WireWriter } from "./wire";
 
 function hexValue(c: i32): i32 {
   if (c >= 48 && c <= 57) return c - 48;
@@ -8,49 +8,95 @@ function hexValue(c: i32): i32 {
   return -1;
 }
 
-/** Decodes %XX escapes and "+" (as in form and query encoding); malformed escapes are kept as they are. */
+/**
+ * Decodes %XX escapes and "+" (space), as in query strings and form bodies, into UTF-8 text. A malformed escape
+ * is kept as it is. Strings without "%" or "+" are returned unchanged, without allocating.
+ */
 export function urlDecode(s: string): string {
-  const bytes = String.UTF8.encode(s);
-  const src = Uint8Array.wrap(bytes);
-  const out = new Uint8Array(src.length);
-  let n = 0;
-  for (let i = 0; i < src.length; i++) {
-    const c = <i32>src[i];
+  if (s.indexOf("%") < 0 && s.indexOf("+") < 0) return s;
+  const src = String.UTF8.encode(s);
+  const p = changetype<usize>(src);
+  const n = <usize>src.byteLength;
+  // Decoding only shrinks, so it happens in place in the scratch copy.
+  let w: usize = 0;
+  for (let i: usize = 0; i < n; i++) {
+    const c = load<u8>(p + i);
+    let out = c;
     if (c == 43) {
-      out[n++] = 32;
-    } else if (c == 37 && i + 2 < src.length && hexValue(src[i + 1]) >= 0 && hexValue(src[i + 2]) >= 0) {
-      out[n++] = <u8>((hexValue(src[i + 1]) << 4) | hexValue(src[i + 2]));
-      i += 2;
-    } else {
-      out[n++] = <u8>c;
+      out = 32;
+    } else if (c == 37 && i + 2 < n) {
+      const hi = hexValue(load<u8>(p + i + 1));
+      const lo = hexValue(load<u8>(p + i + 2));
+      if (hi >= 0 && lo >= 0) {
+        out = <u8>((hi << 4) | lo);
+        i += 2;
+      }
     }
+    store<u8>(p + w, out);
+    w++;
   }
-  return String.UTF8.decodeUnsafe(out.dataStart, <usize>n);
+  return String.UTF8.decodeUnsafe(p, w);
 }
 
-/** Looks `name` up in an application/x-www-form-urlencoded string (a query or a form body). */
+/**
+ * The URL-decoded value of `name` in an application/x-www-form-urlencoded string (a query or a form body):
+ * the first occurrence wins, "" for a bare `name`, null when absent.
+ */
 export function formValue(encoded: string, name: string): string | null {
-  if (encoded.length == 0) return null;
-  const pairs = encoded.split("&");
-  for (let i = 0; i < pairs.length; i++) {
-    const pair = pairs[i];
-    const eq = pair.indexOf("=");
-    const key = eq < 0 ? pair : pair.substring(0, eq);
-    if (urlDecode(key) == name) return eq < 0 ? "" : urlDecode(pair.substring(eq + 1));
+  const n = encoded.length;
+  let start = 0;
+  while (start <= n) {
+    let end = encoded.indexOf("&", start);
+    if (end < 0) end = n;
+    if (end > start) {
+      let eq = encoded.indexOf("=", start);
+      if (eq < 0 || eq > end) eq = end;
+      if (urlDecode(encoded.substring(start, eq)) == name) {
+        return eq == end ? "" : urlDecode(encoded.substring(eq + 1, end));
+      }
+    }
+    start = end + 1;
   }
   return null;
 }
 
+/** A decimal integer (optional leading "-", digits only, at most 18 digits); `fallback` for anything else. */
+export function parseDecimal(s: string, fallback: i64 = -1): i64 {
+  const n = s.length;
+  let i = 0;
+  let neg = false;
+  if (n > 0 && s.charCodeAt(0) == 45) {
+    neg = true;
+    i = 1;
+  }
+  if (i == n || n - i > 18) return fallback;
+  let v: i64 = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return fallback;
+    v = v * 10 + <i64>(c - 48);
+  }
+  return neg ? -v : v;
+}
+
 export class Request {
+  /** "GET", "POST", ... as the client sent it. */
   method: string;
-  /** The path without the query, starting with "/". */
+  /** The path without the query, starting with "/", still percent-encoded. */
   path: string;
   /** The raw query string, without "?". */
   rawQuery: string;
+  /** In arrival order; names are lower-case. */
   headers: Header[];
   body: Uint8Array;
 
-  constructor(method: string, path: string, rawQuery: string = "", headers: Header[] = [], body: Uint8Array = new Uint8Array(0)) {
+  constructor(
+    method: string,
+    path: string,
+    rawQuery: string = "",
+    headers: Header[] = [],
+    body: Uint8Array = new Uint8Array(0),
+  ) {
     this.method = method;
     this.path = path;
     this.rawQuery = rawQuery;
@@ -58,14 +104,20 @@ export class Request {
     this.body = body;
   }
 
-  static decode(ptr: usize, len: i32): Request | null {
+  /** A request with a UTF-8 body, e.g. for callEndpoint. */
+  static withText(method: string, path: string, rawQuery: string, body: string): Request {
+    return new Request(method, path, rawQuery, [], Uint8Array.wrap(String.UTF8.encode(body)));
+  }
+
+  /** Decodes an ABI-encoded request at [ptr, ptr+len); null if it is malformed. Copies what it keeps. */
+  static decode(ptr: usize, len: usize): Request | null {
     const r = new WireReader(ptr, len);
     const method = r.str();
     const path = r.str();
     const query = r.str();
     const headers = r.headers();
     const body = r.bytes();
-    return r.ok ? new Request(method, path, query, headers, body) : null;
+    return r.done() ? new Request(method, path, query, headers, body) : null;
   }
 
   /** A query parameter, URL-decoded; null when absent. */
@@ -73,7 +125,7 @@ export class Request {
     return formValue(this.rawQuery, name);
   }
 
-  /** A header value (names are lower-case); null when absent. */
+  /** The first header called `name` (case-insensitive); null when absent. */
   header(name: string): string | null {
     return findHeader(this.headers, name);
   }
@@ -83,23 +135,40 @@ export class Request {
     return utf8Text(this.body);
   }
 
-  /** The path's segments: "/cart/42/items" -> ["cart", "42", "items"]. */
+  /** The path's non-empty segments, URL-decoded: "/cart/42/items" -> ["cart", "42", "items"]. */
   segments(): string[] {
-    const parts = this.path.split("/");
     const out = new Array<string>();
-    for (let i = 0; i < parts.length; i++) if (parts[i].length > 0) out.push(urlDecode(parts[i]));
+    const p = this.path;
+    const n = p.length;
+    let start = 0;
+    while (start < n) {
+      let end = p.indexOf("/", start);
+      if (end < 0) end = n;
+      if (end > start) out.push(urlDecode(p.substring(start, end)));
+      start = end + 1;
+    }
     return out;
   }
 
+  /** Segment `i` of the path (see segments()), or null when the path is shorter. */
+  segment(i: i32): string | null {
+    const s = this.segments();
+    return i >= 0 && i < s.length ? s[i] : null;
+  }
+
+  /** Sets a header, replacing any of the same name (names are lower-cased). */
   setHeader(name: string, value: string): Request {
-    this.headers.push(new Header(name.toLowerCase(), value));
+    setIn(this.headers, name, value);
     return this;
   }
 
   encodedSize(): usize {
-    return strSize(this.method) + strSize(this.path) + strSize(this.rawQuery) + headersSize(this.headers) + 4 + <usize>this.body.length;
+    return (
+      strSize(this.method) + strSize(this.path) + strSize(this.rawQuery) + headersSize(this.headers) + 4 + <usize>this.body.length
+    );
   }
 
+  /** Writes the ABI encoding at `ptr`, which must have encodedSize() bytes. */
   encodeInto(ptr: usize): void {
     const w = new WireWriter(ptr);
     w.str(this.method);
@@ -110,7 +179,20 @@ export class Request {
   }
 }
 
+function setIn(headers: Header[], name: string, value: string): void {
+  const lower = asciiLower(name);
+  for (let i = 0, n = headers.length; i < n; i++) {
+    const h = unchecked(headers[i]);
+    if (h.name == lower) {
+      h.value = value;
+      return;
+    }
+  }
+  headers.push(new Header(lower, value));
+}
+
 export class Response {
+  /** 100..599; anything else becomes a 502 at the host. */
   status: i32;
   headers: Header[];
   body: Uint8Array;
@@ -121,50 +203,56 @@ export class Response {
     this.body = body;
   }
 
+  /** A UTF-8 text body, content-type text/plain. */
   static text(status: i32, text: string): Response {
     return new Response(status, Uint8Array.wrap(String.UTF8.encode(text))).setHeader("content-type", "text/plain; charset=utf-8");
   }
 
-  /** `json` must already be serialized (see JsonWriter). */
+  /** An already serialized JSON document (see JsonWriter), content-type application/json. */
   static json(status: i32, json: string): Response {
     return new Response(status, Uint8Array.wrap(String.UTF8.encode(json))).setHeader("content-type", "application/json");
   }
 
+  /** A binary body, application/octet-stream unless told otherwise. */
   static bytes(status: i32, body: Uint8Array, contentType: string = "application/octet-stream"): Response {
     return new Response(status, body).setHeader("content-type", contentType);
   }
 
+  /** No body, no headers. */
   static status(status: i32): Response {
     return new Response(status);
   }
 
-  static decode(ptr: usize, len: i32): Response | null {
+  /** Decodes an ABI-encoded response at [ptr, ptr+len); null if it is malformed. Copies what it keeps. */
+  static decode(ptr: usize, len: usize): Response | null {
     const r = new WireReader(ptr, len);
     const status = <i32>r.u32();
     const headers = r.headers();
     const body = r.bytes();
-    if (!r.ok) return null;
+    if (!r.done()) return null;
     const res = new Response(status, body);
     res.headers = headers;
     return res;
   }
 
+  /** Sets a header, replacing any of the same name (names are lower-cased). */
   setHeader(name: string, value: string): Response {
-    const lower = name.toLowerCase();
-    for (let i = 0; i < this.headers.length; i++) {
-      if (this.headers[i].name == lower) {
-        this.headers[i].value = value;
-        return this;
-      }
-    }
-    this.headers.push(new Header(lower, value));
+    setIn(this.headers, name, value);
     return this;
   }
 
+  /** Appends a header even if one of the same name exists (e.g. set-cookie). */
+  addHeader(name: string, value: string): Response {
+    this.headers.push(new Header(asciiLower(name), value));
+    return this;
+  }
+
+  /** The first header called `name` (case-insensitive); null when absent. */
   header(name: string): string | null {
     return findHeader(this.headers, name);
   }
 
+  /** The body as UTF-8 text. */
   text(): string {
     return utf8Text(this.body);
   }
@@ -173,6 +261,7 @@ export class Response {
     return 4 + headersSize(this.headers) + 4 + <usize>this.body.length;
   }
 
+  /** Writes the ABI encoding at `ptr`, which must have encodedSize() bytes. */
   encodeInto(ptr: usize): void {
     const w = new WireWriter(ptr);
     w.u32(<u32>this.status);

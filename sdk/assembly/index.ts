@@ -1,9 +1,9 @@
-// The Roam endpoint SDK for AssemblyScript: write an endpoint as a plain handler, compile it once, and the
-// mesh runs it wherever it should live. See sdk/README.md.
+// The Roam endpoint SDK for AssemblyScript: write an endpoint as one handler, compile it once, and the mesh
+// runs it wherever it should live. The ABI functions come from ./exports (see sdk/README.md).
 export { Header } from "./wire";
-export { Request, Response, formValue, urlDecode } from "./http";
-export { Store, lastStoreError } from "./store";
-export { callEndpoint, lastCallError } from "./call";
+export { Request, Response, formValue, parseDecimal, urlDecode } from "./http";
+export { Store, STORE_ERROR } from "./store";
+export { callEndpoint, lastCallError, CALL_FAILED, CALL_UNKNOWN_ENDPOINT } from "./call";
 export { log, nowNs, randomBytes } from "./runtime";
 export { JsonKind, JsonValue, JsonWriter, parseJson, quote } from "./json";
-export { serve, Handler } from "./exports";
+export { serve, Handler } from "./serve";

@@ -1,11 +1,15 @@
-// Log, clock and randomness host functions, wrapped.
+// Logging, the clock and randomness: thin wrappers over the host functions of the same names.
 import { log as hostLog, now_ns, random_fill } from "./host";
+import { releaseScratch, takeScratch, writeUtf8 } from "./wire";
 
 function emit(level: i32, message: string): void {
-  const bytes = String.UTF8.encode(message);
-  hostLog(level, changetype<usize>(bytes), bytes.byteLength);
+  const buf = takeScratch(<usize>String.UTF8.byteLength(message));
+  const len = writeUtf8(message, buf);
+  hostLog(level, buf, <i32>len);
+  releaseScratch(buf);
 }
 
+/** Log lines at the host, tagged with the endpoint; rate-limited there. */
 export namespace log {
   export function debug(message: string): void {
     emit(0, message);
@@ -21,14 +25,14 @@ export namespace log {
   }
 }
 
-/** Monotonic time in nanoseconds, from an arbitrary origin. */
+/** Monotonic time in nanoseconds from an arbitrary origin (exact up to 2^53 ns). */
 export function nowNs(): f64 {
   return now_ns();
 }
 
 /** `n` cryptographically secure random bytes. */
 export function randomBytes(n: i32): Uint8Array {
-  const out = new Uint8Array(n);
+  const out = new Uint8Array(max(n, 0));
   if (n > 0) random_fill(out.dataStart, n);
   return out;
 }

@@ -1,13 +1,17 @@
-// cart: data-heavy. A shopping cart kept as rows in the "carts" store: an index row per user and one row per
-// item, so every request reads and writes the store several times. Where the store lives dominates its
-// latency, which is the pull that brings an endpoint next to its data.
-//   GET    /cart/{user}              -> {"user","items":[{"sku","qty"}],"count"}
-//   POST   /cart/{user}/items        body "sku=ABC&qty=2" (form encoding) adds to the item's quantity
-//   DELETE /cart/{user}/items/{sku}  removes the item
-import { formValue, JsonWriter, Request, Response, serve, Store } from "../../../sdk/assembly/index";
-export { roam_abi_version, roam_alloc, roam_handle } from "../../../sdk/assembly/exports";
+// cart: data-heavy. A shopping cart kept as rows in the "carts" store, an index row per user and one row per
+// item, so every request reads or writes the store several times. Where the store lives dominates its
+// latency: the pull that brings an endpoint next to its data.
+//   GET    /cart/{user}              -> {"user","items":[{"sku","qty"}],"count"}   (count = total quantity)
+//   POST   /cart/{user}/items        body "sku=ABC&qty=2" (form) or {"sku":"ABC","qty":2} (JSON); qty defaults to
+//                                    1 and is added to the item's quantity -> the cart, as for GET
+//   DELETE /cart/{user}/items/{sku}  removes the item -> the cart; 404 if it is not in the cart
+// Users and skus are 1 to 64 of [A-Za-z0-9._-]. Rows: "cart:{user}" = skus joined by ",", "item:{user}:{sku}" =
+// the quantity as decimal text. A store failure is a 503.
+import { formValue, JsonWriter, parseDecimal, parseJson, Request, Response, serve, Store } from "../../../sdk/assembly/index";
+export * from "../../../sdk/assembly/exports";
 
 const carts = new Store("carts");
+const MAX_QTY: i64 = 1_000_000;
 
 function validName(s: string): bool {
   if (s.length == 0 || s.length > 64) return false;
@@ -19,68 +23,103 @@ function validName(s: string): bool {
   return true;
 }
 
-function skusOf(user: string): string[] {
-  const index = carts.getString("cart:" + user);
+function indexKey(user: string): string {
+  return "cart:" + user;
+}
+
+function itemKey(user: string, sku: string): string {
+  return "item:" + user + ":" + sku;
+}
+
+function storeFailed(): Response {
+  return Response.text(503, "the carts store is unavailable");
+}
+
+/** The user's skus in the order they were added; null on a store failure. */
+function skusOf(user: string): string[] | null {
+  const index = carts.getString(indexKey(user));
+  if (carts.lastError != 0) return null;
   const out = new Array<string>();
-  if (index == null || index!.length == 0) return out;
-  const parts = index!.split(",");
+  if (index == null || index.length == 0) return out;
+  const parts = index.split(",");
   for (let i = 0; i < parts.length; i++) if (parts[i].length > 0) out.push(parts[i]);
   return out;
 }
 
-function storeFailed(): Response {
-  return Response.text(502, "the carts store is unavailable");
-}
-
 function show(user: string): Response {
   const skus = skusOf(user);
+  if (skus == null) return storeFailed();
   const w = new JsonWriter().beginObject().key("user").string(user).key("items").beginArray();
   let count: i64 = 0;
   for (let i = 0; i < skus.length; i++) {
-    const qty = carts.getString("item:" + user + ":" + skus[i]);
-    if (qty == null) continue;
-    const n = I64.parseInt(qty!, 10);
-    count += n;
-    w.beginObject().key("sku").string(skus[i]).key("qty").int(n).endObject();
+    const qtyText = carts.getString(itemKey(user, skus[i]));
+    if (carts.lastError != 0) return storeFailed();
+    if (qtyText == null) continue; // an index entry whose row is gone: skip it
+    const qty = parseDecimal(qtyText, 0);
+    if (qty <= 0) continue;
+    count += qty;
+    w.beginObject().key("sku").string(skus[i]).key("qty").int(qty).endObject();
   }
   w.endArray().key("count").int(count).endObject();
   return Response.json(200, w.toString());
 }
 
 function add(user: string, req: Request): Response {
-  const form = req.text();
-  const sku = formValue(form, "sku");
-  const qtyText = formValue(form, "qty");
-  if (sku == null || !validName(sku!)) return Response.text(400, "body must be sku=SKU&qty=N with a sku of [A-Za-z0-9._-]");
-  const qty = qtyText == null ? 1 : I64.parseInt(qtyText!, 10);
-  if (qty <= 0 || qty > 1000) return Response.text(400, "qty must be an integer from 1 to 1000");
-  const key = "item:" + user + ":" + sku!;
+  const body = req.text();
+  let sku: string | null = null;
+  let qty: i64 = 1;
+  const type = req.header("content-type");
+  if ((type != null && type.startsWith("application/json")) || body.startsWith("{")) {
+    const doc = parseJson(body);
+    if (doc == null) return Response.text(400, "body is not valid JSON");
+    sku = doc.getString("sku");
+    if (doc.get("qty") != null) qty = doc.getInt("qty", -1);
+  } else {
+    sku = formValue(body, "sku");
+    const qtyText = formValue(body, "qty");
+    if (qtyText != null) qty = parseDecimal(qtyText, -1);
+  }
+  if (sku == null || !validName(sku)) return Response.text(400, "sku must be 1 to 64 of [A-Za-z0-9._-] (body sku=SKU&qty=N)");
+  if (qty < 1 || qty > 1000) return Response.text(400, "qty must be an integer from 1 to 1000");
+
+  const key = itemKey(user, sku);
   const current = carts.getString(key);
-  const total = (current == null ? 0 : I64.parseInt(current!, 10)) + qty;
-  if (!carts.putString(key, total.toString())) return storeFailed();
+  if (carts.lastError != 0) return storeFailed();
+  const total = min((current == null ? 0 : parseDecimal(current, 0)) + qty, MAX_QTY);
+  if (!carts.put(key, total.toString())) return storeFailed();
   if (current == null) {
     const skus = skusOf(user);
-    skus.push(sku!);
-    if (!carts.putString("cart:" + user, skus.join(","))) return storeFailed();
+    if (skus == null) return storeFailed();
+    if (!skus.includes(sku)) {
+      skus.push(sku);
+      if (!carts.put(indexKey(user), skus.join(","))) return storeFailed();
+    }
   }
   return show(user);
 }
 
 function remove(user: string, sku: string): Response {
-  if (!carts.delete("item:" + user + ":" + sku)) return Response.text(404, "no item " + sku + " in the cart of " + user);
+  if (!validName(sku)) return Response.text(400, "sku must be 1 to 64 of [A-Za-z0-9._-]");
+  if (!carts.delete(itemKey(user, sku))) {
+    return carts.lastError != 0 ? storeFailed() : Response.text(404, "no item " + sku + " in the cart of " + user);
+  }
   const skus = skusOf(user);
+  if (skus == null) return storeFailed();
   const kept = new Array<string>();
   for (let i = 0; i < skus.length; i++) if (skus[i] != sku) kept.push(skus[i]);
-  if (!carts.putString("cart:" + user, kept.join(","))) return storeFailed();
+  const ok = kept.length == 0 ? carts.delete(indexKey(user)) || carts.lastError == 0 : carts.put(indexKey(user), kept.join(","));
+  if (!ok) return storeFailed();
   return show(user);
 }
 
 serve((req: Request): Response => {
   const seg = req.segments();
-  if (seg.length < 2 || seg[0] != "cart" || !validName(seg[1])) return Response.text(404, "expected /cart/{user}");
+  if (seg.length < 2 || seg.length > 4 || seg[0] != "cart") return Response.text(404, "expected /cart/{user}[/items[/{sku}]]");
   const user = seg[1];
-  if (seg.length == 2 && (req.method == "GET" || req.method == "HEAD")) return show(user);
-  if (seg.length == 3 && seg[2] == "items" && req.method == "POST") return add(user, req);
-  if (seg.length == 4 && seg[2] == "items" && req.method == "DELETE") return remove(user, seg[3]);
-  return Response.text(405, "unsupported method " + req.method + " for " + req.path);
+  if (!validName(user)) return Response.text(400, "user must be 1 to 64 of [A-Za-z0-9._-]");
+  if (seg.length >= 3 && seg[2] != "items") return Response.text(404, "expected /cart/{user}/items");
+  const m = req.method;
+  if (seg.length == 2) return m == "GET" || m == "HEAD" ? show(user) : Response.text(405, "use GET").setHeader("allow", "GET, HEAD");
+  if (seg.length == 3) return m == "POST" ? add(user, req) : Response.text(405, "use POST").setHeader("allow", "POST");
+  return m == "DELETE" ? remove(user, seg[3]) : Response.text(405, "use DELETE").setHeader("allow", "DELETE");
 });

@@ -1,0 +1,230 @@
+// The problem compiled to flat tables the algorithms share. The unit of decision is an agent: a whole endpoint
+// when it runs on one host, or one origin site's share of a replicated endpoint. Hosts are grouped in zones
+// (same site and tier) because every cost but migration depends on the zone only, and zones are few.
+import { byteCost, cpuMs, disallowed } from './model.ts';
+import type { PlacementProblem } from './problem.ts';
+import { trafficByOrigin } from './traffic.ts';
+
+export interface Instance {
+  problem: PlacementProblem;
+  /** Counts: endpoints, hosts, zones, origin sites, agents, pairs. */
+  E: number;
+  H: number;
+  Z: number;
+  O: number;
+  A: number;
+  P: number;
+  hostZone: Int32Array;
+  zoneSite: Int32Array;
+  zoneTier: string[];
+  /** Hosts of each zone. */
+  zoneHosts: number[][];
+  /** CPU and memory free on each host before the solver places anything. */
+  capCpu: Float64Array;
+  capMem: Float64Array;
+
+  agentEndpoint: Int32Array;
+  /** Origin sites each agent serves (an unreplicated endpoint's agent serves them all). */
+  agentOrigins: number[][];
+  /** Agents of each endpoint. */
+  agentsOf: number[][];
+  maxReplicas: Int32Array;
+  memory: Float64Array;
+  /** Weighted cost of starting a replica of the endpoint on a host that does not run it now. */
+  moveCost: Float64Array;
+  /** E x H: whether the endpoint runs on the host now. */
+  current: Uint8Array;
+  /** E x H: whether policy and store reachability let the endpoint run on the host. */
+  allowed: Uint8Array;
+
+  /** A x Z: the agent's own cost in a zone (origin round trips, execution, stores, calls to itself). */
+  zoneCost: Float64Array;
+  /** A x Z: CPU millicores the agent takes on a host of that zone. */
+  load: Float64Array;
+
+  /** Pairs of agents linked by calls: cost(s, t) = wRtt x rtt[s][t] + wBytes x byteCost[s][t]. */
+  pairA: Int32Array;
+  pairB: Int32Array;
+  pairRtt: Float64Array;
+  pairBytes: Float64Array;
+  /** Z x Z round trips and weighted byte costs between zones. */
+  rttZ: Float64Array;
+  byteZ: Float64Array;
+  /** Pairs each agent takes part in. */
+  pairsOf: number[][];
+}
+
+export function compile(p: PlacementProblem): Instance {
+  const E = p.endpoints.length;
+  const H = p.hosts.length;
+  const O = p.sites.length;
+  const zoneKey = new Map<string, number>();
+  const zoneSite: number[] = [];
+  const zoneTier: string[] = [];
+  const hostZone = Int32Array.from(p.hosts, (h) => {
+    const key = `${h.site}\u0000${h.tier}`;
+    let z = zoneKey.get(key);
+    if (z === undefined) {
+      z = zoneSite.length;
+      zoneKey.set(key, z);
+      zoneSite.push(h.site);
+      zoneTier.push(h.tier);
+    }
+    return z;
+  });
+  const Z = zoneSite.length;
+  const zoneHosts: number[][] = zoneSite.map(() => []);
+  for (const [j, z] of hostZone.entries()) zoneHosts[z]!.push(j);
+  const rttZ = new Float64Array(Z * Z);
+  const byteZ = new Float64Array(Z * Z);
+  for (let s = 0; s < Z; s++)
+    for (let t = 0; t < Z; t++) {
+      rttZ[s * Z + t] = p.rttMs[zoneSite[s]!]![zoneSite[t]!]!;
+      byteZ[s * Z + t] = byteCost(p, zoneTier[s]!, zoneSite[s]!, zoneTier[t]!, zoneSite[t]!);
+    }
+
+  const traffic = trafficByOrigin(p);
+  const index = new Map(p.endpoints.map((e, i) => [e.id, i]));
+  const storeById = new Map(p.stores.map((s) => [s.id, s]));
+  const maxReplicas = Int32Array.from(p.endpoints, (e) => e.policy?.maxReplicas ?? 1);
+  const allowed = new Uint8Array(E * H);
+  const current = new Uint8Array(E * H);
+  const hostIndex = new Map(p.hosts.map((h, j) => [h.id, j]));
+  p.endpoints.forEach((e, i) => {
+    p.hosts.forEach((h, j) => {
+      allowed[i * H + j] = disallowed(p, e, h) === undefined ? 1 : 0;
+    });
+    for (const id of e.current ?? []) current[i * H + hostIndex.get(id)!] = 1;
+  });
+
+  // Agents: replicated endpoints get one per origin with traffic (all origins in one when there is none).
+  const agentEndpoint: number[] = [];
+  const agentOrigins: number[][] = [];
+  const agentsOf: number[][] = p.endpoints.map(() => []);
+  const agentAt: Int32Array[] = p.endpoints.map(() => new Int32Array(O));
+  p.endpoints.forEach((_e, i) => {
+    const busy = [...Array(O).keys()].filter((o) => traffic[i]![o]! > 0);
+    const groups = maxReplicas[i]! > 1 && busy.length > 1 ? busy.map((o) => [o]) : [[...Array(O).keys()]];
+    for (const origins of groups) {
+      const a = agentEndpoint.length;
+      agentEndpoint.push(i);
+      agentOrigins.push(origins);
+      agentsOf[i]!.push(a);
+      for (const o of origins) agentAt[i]![o] = a;
+    }
+    // Origins without traffic follow the first agent; they cost nothing and load nothing.
+    for (let o = 0; o < O; o++) if (!busy.includes(o) && groups.length > 1) agentAt[i]![o] = agentsOf[i]![0]!;
+  });
+  const A = agentEndpoint.length;
+
+  const zoneCost = new Float64Array(A * Z);
+  const load = new Float64Array(A * Z);
+  for (let a = 0; a < A; a++) {
+    const e = p.endpoints[agentEndpoint[a]!]!;
+    const t = traffic[agentEndpoint[a]!]!;
+    for (let z = 0; z < Z; z++) {
+      const site = zoneSite[z]!;
+      const ms = cpuMs(e, zoneTier[z]!);
+      let cost = 0;
+      let rate = 0;
+      for (const o of agentOrigins[a]!) {
+        cost += e.ratePerOrigin[o]! * p.rttMs[o]![site]!;
+        rate += t[o]!;
+      }
+      cost += rate * ms;
+      for (const s of e.stores) {
+        const store = storeById.get(s.store)!;
+        const rtt = store.rttMs[site] ?? 0; // unreachable zones are disallowed for the endpoint
+        cost +=
+          rate *
+          (s.perRequest * rtt + s.bytesPerRequest * byteCost(p, zoneTier[z]!, site, store.tier, store.site));
+      }
+      zoneCost[a * Z + z] = cost;
+      load[a * Z + z] = rate * ms;
+    }
+  }
+
+  // Pairs: one per (caller agent, callee agent), merging origins and parallel calls; calls to itself are unary.
+  const pairKey = new Map<number, number>();
+  const pairA: number[] = [];
+  const pairB: number[] = [];
+  const pairRtt: number[] = [];
+  const pairBytes: number[] = [];
+  p.endpoints.forEach((e, i) => {
+    for (const c of e.calls) {
+      const f = index.get(c.to)!;
+      for (let o = 0; o < O; o++) {
+        const calls = traffic[i]![o]! * c.perRequest;
+        if (calls <= 0) continue;
+        const a = agentAt[i]![o]!;
+        const b = agentAt[f]![o]!;
+        if (a === b) {
+          for (let z = 0; z < Z; z++)
+            zoneCost[a * Z + z] =
+              zoneCost[a * Z + z]! + calls * (rttZ[z * Z + z]! + c.bytesPerCall * byteZ[z * Z + z]!);
+          continue;
+        }
+        const key = a * A + b;
+        let k = pairKey.get(key);
+        if (k === undefined) {
+          k = pairA.length;
+          pairKey.set(key, k);
+          pairA.push(a);
+          pairB.push(b);
+          pairRtt.push(0);
+          pairBytes.push(0);
+        }
+        pairRtt[k] = pairRtt[k]! + calls;
+        pairBytes[k] = pairBytes[k]! + calls * c.bytesPerCall;
+      }
+    }
+  });
+  const pairsOf: number[][] = agentEndpoint.map(() => []);
+  pairA.forEach((a, k) => {
+    pairsOf[a]!.push(k);
+    pairsOf[pairB[k]!]!.push(k);
+  });
+
+  return {
+    problem: p,
+    E,
+    H,
+    Z,
+    O,
+    A,
+    P: pairA.length,
+    hostZone,
+    zoneSite: Int32Array.from(zoneSite),
+    zoneTier,
+    zoneHosts,
+    capCpu: Float64Array.from(p.hosts, (h) => h.cpuMillis - (h.cpuUsedMillis ?? 0)),
+    capMem: Float64Array.from(p.hosts, (h) => h.memoryMib - (h.memoryUsedMib ?? 0)),
+    agentEndpoint: Int32Array.from(agentEndpoint),
+    agentOrigins,
+    agentsOf,
+    maxReplicas,
+    memory: Float64Array.from(p.endpoints, (e) => e.memoryMib),
+    moveCost: Float64Array.from(p.endpoints, (e) => (e.moveCost ?? 0) * (p.weights?.migration ?? 1)),
+    current,
+    allowed,
+    zoneCost,
+    load,
+    pairA: Int32Array.from(pairA),
+    pairB: Int32Array.from(pairB),
+    pairRtt: Float64Array.from(pairRtt),
+    pairBytes: Float64Array.from(pairBytes),
+    rttZ,
+    byteZ,
+    pairsOf,
+  };
+}
+
+/** Cost of pair k with its caller in zone s and its callee in zone t. */
+export function pairCost(x: Instance, k: number, s: number, t: number): number {
+  return x.pairRtt[k]! * x.rttZ[s * x.Z + t]! + x.pairBytes[k]! * x.byteZ[s * x.Z + t]!;
+}
+
+/** Whether agent a may sit on host h (policy only; capacity is the caller's business). */
+export function agentAllowed(x: Instance, a: number, h: number): boolean {
+  return x.allowed[x.agentEndpoint[a]! * x.H + h] === 1;
+}
