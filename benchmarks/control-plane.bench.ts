@@ -31,6 +31,8 @@ async function main(): Promise<void> {
     '127.0.0.1:0',
     '--data-dir',
     dataDir,
+    '--placement-loop',
+    'off',
   ]);
   const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const state = new State(dataDir);

@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
+import { cpuTicks, startPinned as startPinnedIn } from './support/processes.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 4 : 10;
@@ -19,6 +19,8 @@ const dir = new URL('../build/bench/', import.meta.url).pathname;
 const root = new URL('../', import.meta.url).pathname;
 mkdirSync(dir, { recursive: true });
 const children: ChildProcess[] = [];
+const startPinned = (core: number, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  startPinnedIn(children, core, args, env);
 
 function which(cmd: string): boolean {
   try {
@@ -27,34 +29,6 @@ function which(cmd: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Starts a process pinned to `core` and waits for its {"event":"listening"} line. */
-async function startPinned(
-  core: number,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; info: Record<string, string> }> {
-  const child = spawn('taskset', ['-c', String(core), ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  for await (const line of lines) {
-    try {
-      const msg = JSON.parse(line);
-      if (msg.event === 'listening') return { child, info: msg };
-    } catch {
-      // not JSON
-    }
-  }
-  throw new Error(`${args.join(' ')} exited before listening`);
-}
-
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
 }
 
 function rssMb(pid: number): number {

@@ -151,10 +151,61 @@ export const migrateCommand = command(
   async (values, [name]) => {
     const to = values.to as string[] | undefined;
     if (!name || !to) throw new UsageError('migrate needs NAME --to HOST');
-    const out = await api(values, 'POST', '/api/migrate', { endpoint: name, to });
-    print(values, out, () => [out]);
+    const out = (await api(values, 'POST', '/api/migrate', { endpoint: name, to })) as {
+      endpoint: string;
+      placement: string[];
+      migration: { id: number; step: string };
+    };
+    print(values, out, () => [
+      { endpoint: out.endpoint, to: out.placement, migration: out.migration.id, step: out.migration.step },
+    ]);
   },
 );
+
+type LayoutRow = { hosts: string[]; weights?: Record<string, Record<string, number>> };
+const layout = (l: LayoutRow) => l.hosts.join(',') || '-';
+
+export const planCommand = command(
+  'plan',
+  'what the placement loop would do now, without doing it',
+  '',
+  {},
+  async (values) => {
+    const out = (await api(values, 'GET', '/api/plan')) as {
+      proposals: {
+        endpoint: string;
+        from: LayoutRow;
+        to: LayoutRow;
+        predictedGain: number;
+        verdict: string;
+      }[];
+    };
+    print(values, out, () =>
+      out.proposals.map((p) => ({
+        endpoint: p.endpoint,
+        from: layout(p.from),
+        to: layout(p.to),
+        gain: p.predictedGain.toFixed(1),
+        verdict: p.verdict,
+      })),
+    );
+  },
+);
+
+function loopCommand(name: 'pause' | 'resume', summary: string): Command {
+  return command(name, summary, '[ENDPOINT]', {}, async (values, [endpoint]) => {
+    const out = (await api(values, 'POST', '/api/loop', {
+      action: name,
+      ...(endpoint ? { endpoint } : {}),
+    })) as {
+      paused: { all: boolean; endpoints: string[] };
+    };
+    print(values, out, () => [{ all: out.paused.all, endpoints: out.paused.endpoints }]);
+  });
+}
+
+export const pauseCommand = loopCommand('pause', 'stop the placement loop moving one endpoint, or any');
+export const resumeCommand = loopCommand('resume', 'let the placement loop move an endpoint (or all) again');
 
 type NodeRow = {
   id: string;
@@ -257,12 +308,176 @@ export const historyCommand = command(
     )) as {
       history: { id: number; at: string; action: string; endpoint: string | null; detail: unknown }[];
     };
+    const decisions = (await api(
+      values,
+      'GET',
+      `/api/decisions${name ? `?endpoint=${encodeURIComponent(name)}` : ''}`,
+    )) as {
+      decisions: {
+        at: string;
+        endpoint: string;
+        trigger: string;
+        from: LayoutRow;
+        to: LayoutRow;
+        predictedGain: number;
+        measuredGainMs?: number;
+        status: string;
+        why?: string;
+      }[];
+    };
+    if (values.json) {
+      console.log(JSON.stringify({ ...out, ...decisions }, null, 2));
+      return;
+    }
+    if (decisions.decisions.length > 0) {
+      console.log('Placement decisions');
+      console.log(
+        table(
+          decisions.decisions.map((d) => ({
+            at: d.at,
+            endpoint: d.endpoint,
+            trigger: d.trigger,
+            from: layout(d.from),
+            to: layout(d.to),
+            predicted: d.predictedGain.toFixed(1),
+            measuredMs: d.measuredGainMs === undefined ? '' : d.measuredGainMs.toFixed(2),
+            status: d.status,
+            why: d.why ?? '',
+          })),
+        ),
+      );
+      console.log('\nChanges');
+    }
+    console.log(
+      table(
+        out.history.map((h) => ({
+          at: h.at,
+          action: h.action,
+          endpoint: h.endpoint ?? '',
+          detail: JSON.stringify(h.detail),
+        })),
+      ),
+    );
+  },
+);
+
+interface ProfileView {
+  endpoint: string;
+  legacy: boolean;
+  requestsPerSecond: number;
+  errorRate: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+  meanRequestBytes: number;
+  meanResponseBytes: number;
+  origins: {
+    site: string;
+    requestsPerSecond: number;
+    errorRate: number;
+    latencyMs: { p50: number; p99: number };
+  }[];
+  hosts: {
+    host: string;
+    tier: string;
+    site: string;
+    invocationsPerSecond: number;
+    latencyMs: { p50: number; p99: number };
+    cpuMsPerCall: number | null;
+    memoryBytes: number;
+  }[];
+  stores: { store: string; accessesPerRequest: number; bytesPerRequest: number; rttMs: number }[];
+  callees: { endpoint: string; callsPerRequest: number; bytesPerCall: number; meanMs: number }[];
+}
+
+const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const percent = (n: number) => `${(n * 100).toFixed(1)}%`;
+
+/** One endpoint's profile as sections of tables: summary, origins, hosts, data stores, callees. */
+function profileTables(p: ProfileView): string {
+  const section = (title: string, rows: Record<string, unknown>[]) => `\n${title}\n${table(rows)}`;
+  return [
+    table([
+      {
+        endpoint: p.endpoint,
+        legacy: p.legacy,
+        'req/s': fixed(p.requestsPerSecond),
+        errors: percent(p.errorRate),
+        'p50 ms': fixed(p.latencyMs.p50, 3),
+        'p90 ms': fixed(p.latencyMs.p90, 3),
+        'p99 ms': fixed(p.latencyMs.p99, 3),
+        'req bytes': fixed(p.meanRequestBytes, 0),
+        'resp bytes': fixed(p.meanResponseBytes, 0),
+      },
+    ]),
+    section(
+      'Origins',
+      p.origins.map((o) => ({
+        site: o.site,
+        'req/s': fixed(o.requestsPerSecond),
+        errors: percent(o.errorRate),
+        'p50 ms': fixed(o.latencyMs.p50, 3),
+        'p99 ms': fixed(o.latencyMs.p99, 3),
+      })),
+    ),
+    section(
+      'Hosts',
+      p.hosts.map((h) => ({
+        host: h.host,
+        tier: h.tier,
+        site: h.site,
+        'calls/s': fixed(h.invocationsPerSecond),
+        'p50 ms': fixed(h.latencyMs.p50, 3),
+        'p99 ms': fixed(h.latencyMs.p99, 3),
+        'cpu ms/call': h.cpuMsPerCall === null ? '-' : fixed(h.cpuMsPerCall, 3),
+        'memory KiB': fixed(h.memoryBytes / 1024, 0),
+      })),
+    ),
+    section(
+      'Data stores',
+      p.stores.map((s) => ({
+        store: s.store,
+        'accesses/req': fixed(s.accessesPerRequest),
+        'bytes/req': fixed(s.bytesPerRequest, 0),
+        'rtt ms': fixed(s.rttMs, 3),
+      })),
+    ),
+    section(
+      'Calls',
+      p.callees.map((c) => ({
+        callee: c.endpoint,
+        'calls/req': fixed(c.callsPerRequest),
+        'bytes/call': fixed(c.bytesPerCall, 0),
+        'mean ms': fixed(c.meanMs, 3),
+      })),
+    ),
+  ].join('\n');
+}
+
+export const profileCommand = command(
+  'profile',
+  'per-endpoint profiles: rate by origin, latency, cost, data access, calls',
+  '[ENDPOINT]',
+  {},
+  async (values, [name]) => {
+    if (name !== undefined) {
+      const out = (await api(values, 'GET', `/api/profiles/${encodeURIComponent(name)}`)) as {
+        profile: ProfileView;
+      };
+      console.log(values.json ? JSON.stringify(out, null, 2) : profileTables(out.profile));
+      return;
+    }
+    const out = (await api(values, 'GET', '/api/profiles')) as { profiles: ProfileView[] };
     print(values, out, () =>
-      out.history.map((h) => ({
-        at: h.at,
-        action: h.action,
-        endpoint: h.endpoint ?? '',
-        detail: JSON.stringify(h.detail),
+      out.profiles.map((p) => ({
+        endpoint: p.endpoint,
+        legacy: p.legacy,
+        'req/s': fixed(p.requestsPerSecond),
+        errors: percent(p.errorRate),
+        'p50 ms': fixed(p.latencyMs.p50, 3),
+        'p99 ms': fixed(p.latencyMs.p99, 3),
+        origins: p.origins.map((o) => `${o.site}:${fixed(o.requestsPerSecond, 1)}`),
+        hosts: p.hosts.map((h) => `${h.host}(${h.tier})`),
+        stores: p.stores.map((s) => `${s.store}:${fixed(s.accessesPerRequest, 1)}/req`),
+        calls: p.callees.map((c) => `${c.endpoint}:${fixed(c.callsPerRequest, 1)}/req`),
       })),
     );
   },

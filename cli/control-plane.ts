@@ -4,11 +4,16 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminApi } from '../control-plane/admin-api.ts';
 import { adminToken, nodeToken } from '../control-plane/auth.ts';
-import { ControlPlane } from '../control-plane/control-plane.ts';
+import type { ControlPlane } from '../control-plane/control-plane.ts';
 import { startDiscoveryServer } from '../control-plane/discovery-service.ts';
+import { loopInputs } from '../control-plane/placement-inputs.ts';
+import { PlacementLoop } from '../control-plane/placement-loop.ts';
 import { State } from '../control-plane/state.ts';
 import { parseHostPort } from '../core/http.ts';
+import { startTelemetry } from '../core/telemetry.ts';
+import { migrationCounter, registerPlacementMetrics } from '../profiler/index.ts';
 import { type Command, parse, UsageError } from './args.ts';
+import { clusterFlags, clusterUsage, startCluster } from './control-plane-cluster.ts';
 import { onShutdown } from './lifecycle.ts';
 
 export const DEFAULT_DATA_DIR = '.roam/control-plane';
@@ -20,8 +25,12 @@ Options:
   --admin HOST:PORT      admin API for the roam CLI (default: 127.0.0.1:7900)
   --data-dir DIR         state (SQLite) and module blobs (default: ${DEFAULT_DATA_DIR})
   --node-timeout-ms MS   a node silent this long is marked down (default: 3000)
+  --placement-loop on|off  re-place endpoints from live profiles (default: on; off leaves placement to
+                         deploys and "roam migrate")
+  --loop-period-ms MS    how often the placement loop re-plans; drift re-plans at once (default: 5000)
 
-The admin token is written to DIR/admin.token; "roam token --node ID" prints a node's token.`;
+The admin token is written to DIR/admin.token; "roam token --node ID" prints a node's token.
+${clusterUsage}`;
 
 export const controlPlaneCommand: Command = {
   name: 'control-plane',
@@ -35,6 +44,9 @@ export const controlPlaneCommand: Command = {
         admin: { type: 'string' },
         'data-dir': { type: 'string' },
         'node-timeout-ms': { type: 'string' },
+        'placement-loop': { type: 'string' },
+        'loop-period-ms': { type: 'string' },
+        ...clusterFlags,
       },
       usage,
     );
@@ -48,17 +60,33 @@ export const controlPlaneCommand: Command = {
     const timeout = values['node-timeout-ms'] === undefined ? undefined : Number(values['node-timeout-ms']);
     if (timeout !== undefined && !(timeout > 0))
       throw new UsageError('--node-timeout-ms expects a positive number');
-    const cp = new ControlPlane({ dataDir, ...(timeout ? { nodeTimeoutMs: timeout } : {}) });
+    const cluster = await startCluster(values, { dataDir, ...(timeout ? { nodeTimeoutMs: timeout } : {}) });
+    const cp = cluster.cp;
     const tokenFile = join(dataDir, 'admin.token');
     writeFileSync(tokenFile, `${adminToken(cp.state.secret())}\n`);
     chmodSync(tokenFile, 0o600);
     const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port);
-    const admin = new AdminApi(cp);
+    const loop = startPlacementLoop(cp, values['placement-loop'], values['loop-period-ms']);
+    const telemetry = startTelemetry('roam-control-plane');
+    registerPlacementMetrics(() => {
+      const nodes = new Map(cp.state.nodes().map((n) => [n.id, n]));
+      return cp.state
+        .placements()
+        .map((p) => ({ endpoint: p.endpoint, host: p.nodeId, tier: nodes.get(p.nodeId)?.tier ?? 'unknown' }));
+    });
+    const countMigration = migrationCounter();
+    cp.onMigrationStep((m) => {
+      if (m.outcome) countMigration(m.endpoint, m.outcome);
+    });
+    const admin = new AdminApi(cp, loop, cluster.forward, telemetry.metricsHandler);
     const adminAddress = await admin.listen(adminAt.port, adminAt.host);
+    const clusterInfo = await cluster.afterListen(adminAddress);
     const stopped = onShutdown(async () => {
+      loop?.close();
       await admin.close();
+      await telemetry.shutdown();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      cp.close();
+      await cluster.stop();
     });
     console.log(
       JSON.stringify({
@@ -67,6 +95,7 @@ export const controlPlaneCommand: Command = {
         address: `${adminAddress.address}:${adminAddress.port}`,
         grpc: `${grpcAt.host}:${port}`,
         dataDir,
+        ...clusterInfo,
       }),
     );
     await stopped;
@@ -74,9 +103,33 @@ export const controlPlaneCommand: Command = {
   },
 };
 
+function startPlacementLoop(
+  cp: ControlPlane,
+  mode: string | undefined,
+  periodFlag: string | undefined,
+): PlacementLoop | undefined {
+  if (mode !== undefined && mode !== 'on' && mode !== 'off')
+    throw new UsageError(`--placement-loop expects on or off, got "${mode}"`);
+  if (mode === 'off') return undefined;
+  const periodMs = periodFlag === undefined ? undefined : Number(periodFlag);
+  if (periodMs !== undefined && !(periodMs >= 100))
+    throw new UsageError('--loop-period-ms expects a number of milliseconds, at least 100');
+  const loop = new PlacementLoop(
+    cp,
+    loopInputs(cp.profiles, () => cp.isLeader()),
+    {
+      ...(periodMs ? { periodMs } : {}),
+    },
+  );
+  cp.profiles.onDrift(() => loop.requestRound('drift'));
+  loop.start();
+  return loop;
+}
+
 const tokenUsage = `Usage: roam token [--data-dir DIR] [--node ID]
 
-Prints the admin token, or with --node the token node ID presents to the control plane.`;
+Prints the admin token, or with --node the token node ID presents to the control plane. With $ROAM_SECRET set
+(the control plane's secret on Kubernetes), derives it from that instead of reading DIR.`;
 
 export const tokenCommand: Command = {
   name: 'token',
@@ -88,9 +141,12 @@ export const tokenCommand: Command = {
       console.log(tokenUsage);
       return 0;
     }
-    const state = new State(values['data-dir'] ?? DEFAULT_DATA_DIR);
-    const secret = state.secret();
-    state.close();
+    let secret = process.env.ROAM_SECRET;
+    if (!secret) {
+      const state = new State(values['data-dir'] ?? DEFAULT_DATA_DIR);
+      secret = state.secret();
+      state.close();
+    }
     console.log(values.node ? nodeToken(secret, values.node) : adminToken(secret));
     return 0;
   },

@@ -6,6 +6,7 @@ import { DiscoveryClient, processLoad } from '../control-plane/client.ts';
 import { reconcileHost } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
+import { startNodeProfiling } from '../profiler/index.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
 import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
 import { HostServer } from '../wasm-host/server.ts';
@@ -30,6 +31,8 @@ Options:
                          (http://HOST:PORT/.roam/call) or a host (http://HOST:PORT); without it,
                          calls reach only endpoints active on this host
   --token TOKEN          require this bearer token on admin routes (default: $ROAM_TOKEN)
+  --profiling on|off     per-endpoint profiles, probes and their metrics (default: on)
+  --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P    take assignments from the control plane's gRPC address; the host then runs only
                          the modules it is told to, and its upload and activation routes are closed
   --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
@@ -56,6 +59,8 @@ export const hostCommand: Command = {
         token: { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        profiling: { type: 'string' },
+        'report-interval-ms': { type: 'string' },
       },
       usage,
     );
@@ -81,6 +86,9 @@ export const hostCommand: Command = {
     const workers = positive('--workers', values.workers);
     const timeoutMs = positive('--timeout-ms', values['timeout-ms']);
     const memoryPages = positive('--memory-pages', values['memory-pages']);
+    const reportIntervalMs = positive('--report-interval-ms', values['report-interval-ms']);
+    const profilingOn = (values.profiling ?? 'on') === 'on';
+    if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
     const token = values.token ?? process.env.ROAM_TOKEN;
     const id = values.id ?? `${tier}-${listen.port || process.pid}`;
     const location = values.location ?? id;
@@ -105,6 +113,14 @@ export const hostCommand: Command = {
         ),
     });
     const telemetry = startTelemetry('roam-host');
+    const profiling = profilingOn
+      ? startNodeProfiling({
+          node: { id, tier, site: location },
+          host,
+          stores,
+          ...(reportIntervalMs ? { reportIntervalMs } : {}),
+        })
+      : undefined;
     const managed = values['control-plane'] !== undefined;
     const server = new HostServer(host, {
       ...(token ? { token } : {}),
@@ -133,6 +149,7 @@ export const hostCommand: Command = {
         apply: (snapshot) => reconcileHost(host, snapshot, (digest) => client.fetchModule(digest)),
         load: processLoad(() => host.stats().reduce((n, st) => n + st.inFlight, 0)),
         log: (event) => console.error(JSON.stringify(event)),
+        ...(profiling ? { report: profiling.reporting } : {}),
       });
       discovery = client;
       client.start();
@@ -140,6 +157,7 @@ export const hostCommand: Command = {
     // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
     const stopped = onShutdown(async () => {
       discovery?.close();
+      profiling?.close();
       await server.close();
       await caller?.close();
       await host.close();

@@ -1,18 +1,27 @@
 // The `roam` command: one entry point, one subcommand per component.
 import { RoamError } from '../core/errors.ts';
+import { installNetworkMap } from '../core/network.ts';
 import {
   deployCommand,
   endpointsCommand,
   historyCommand,
   hostsCommand,
   migrateCommand,
+  pauseCommand,
+  planCommand,
+  profileCommand,
+  resumeCommand,
   rollbackCommand,
   statusCommand,
 } from './admin.ts';
 import { type Command, UsageError } from './args.ts';
 import { controlPlaneCommand, tokenCommand } from './control-plane.ts';
 import { hostCommand } from './host.ts';
+import { loadCommand } from './load.ts';
+import { takeNetworkMapFlag } from './network-map.ts';
 import { proxyCommand } from './proxy.ts';
+import { relayCommand } from './relay.ts';
+import { tuneCommand } from './tune.ts';
 import { upCommand } from './up.ts';
 
 const commands: Command[] = [
@@ -23,11 +32,18 @@ const commands: Command[] = [
   deployCommand,
   rollbackCommand,
   migrateCommand,
+  planCommand,
+  pauseCommand,
+  resumeCommand,
   statusCommand,
   endpointsCommand,
   hostsCommand,
   historyCommand,
+  profileCommand,
   tokenCommand,
+  relayCommand,
+  loadCommand,
+  tuneCommand,
 ];
 
 function help(): string {
@@ -42,7 +58,15 @@ function help(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(rawArgv: string[]): Promise<number> {
+  let argv = rawArgv;
+  let networkMapFile: string | undefined;
+  try {
+    ({ argv, file: networkMapFile } = takeNetworkMapFlag(rawArgv));
+  } catch (err) {
+    console.error(`roam: ${(err as Error).message}`);
+    return 2;
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
@@ -54,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    installNetworkMap(networkMapFile);
     return (await command.run(rest)) ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -4,6 +4,7 @@ import { DiscoveryClient, processLoad } from '../control-plane/client.ts';
 import { applyToProxy } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
+import { startNodeProfiling } from '../profiler/index.ts';
 import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
 import { type Command, parse, UsageError } from './args.ts';
@@ -17,12 +18,16 @@ Options:
   --admin HOST:PORT       admin listener: /healthz /readyz /config /stats /metrics
   --routes FILE           route table as JSON (docs/proxy.md), when running without a control plane
   --id ID                 proxy id (default: proxy-PORT)
+  --location SITE         the site this proxy (and its embedded in-process host) runs at: requests that
+                          enter here come from this origin (default: the id)
   --store NAME=SPEC[@LOC] a data store for endpoints run in-process (repeatable; see roam host --help)
   --exec inline|worker    how the embedded host runs endpoints (default: inline)
   --drain-timeout-ms MS   on SIGTERM, how long in-flight requests may take to finish (default: 15000)
   --headers-timeout-ms MS time a client has to send its request head (default: 10000)
   --request-timeout-ms MS time a client has to send its whole request (default: 60000)
   --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)
+  --profiling on|off      per-endpoint profiles, probes and their metrics (default: on)
+  --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
   --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
 
@@ -39,6 +44,7 @@ export const proxyCommand: Command = {
         admin: { type: 'string' },
         routes: { type: 'string' },
         id: { type: 'string' },
+        location: { type: 'string' },
         store: { type: 'string', multiple: true },
         exec: { type: 'string' },
         'drain-timeout-ms': { type: 'string' },
@@ -47,6 +53,8 @@ export const proxyCommand: Command = {
         'max-body-bytes': { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        profiling: { type: 'string' },
+        'report-interval-ms': { type: 'string' },
       },
       usage,
     );
@@ -77,18 +85,26 @@ export const proxyCommand: Command = {
     const maxBodyBytes = number('--max-body-bytes', values['max-body-bytes']);
     const headersTimeoutMs = number('--headers-timeout-ms', values['headers-timeout-ms']);
     const requestTimeoutMs = number('--request-timeout-ms', values['request-timeout-ms']);
+    const reportIntervalMs = number('--report-interval-ms', values['report-interval-ms']);
+    const profilingOn = (values.profiling ?? 'on') === 'on';
+    if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
     const id = values.id ?? `proxy-${listen.port || process.pid}`;
+    const location = values.location ?? id;
     const telemetry = startTelemetry('roam-proxy');
-    const host = new WasmHost({
-      id: `${id}/in-process`,
-      tier: 'in-process',
-      location: id,
-      exec,
-      stores: (values.store ?? []).map((f) => createStore(parseStoreFlag(f), id)),
-    });
+    const stores = (values.store ?? []).map((f) => createStore(parseStoreFlag(f), location));
+    const host = new WasmHost({ id, tier: 'in-process', location, exec, stores });
+    const profiling = profilingOn
+      ? startNodeProfiling({
+          node: { id, tier: 'in-process', site: location },
+          host,
+          stores,
+          ...(reportIntervalMs ? { reportIntervalMs } : {}),
+        })
+      : undefined;
     const proxy = new SidecarProxy({
       id,
       host,
+      ...(profiling ? { recorder: profiling.profiler } : {}),
       ...(values.upstream ? { upstream: values.upstream } : {}),
       limits: {
         ...(drainTimeoutMs ? { drainTimeoutMs } : {}),
@@ -103,31 +119,35 @@ export const proxyCommand: Command = {
     if (values['control-plane']) {
       const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
       if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
-      discovery = new DiscoveryClient({
+      const client: DiscoveryClient = new DiscoveryClient({
         address: values['control-plane'],
         token: nodeToken,
         node: {
           nodeId: id,
           kind: 'proxy',
           tier: 'in-process',
-          location: id,
+          location,
           address: `http://${address.address}:${address.port}`,
-          cpuMillis: 0,
-          memoryMib: 0,
-          capabilities: [],
-          stores: [],
+          // The embedded host shares the proxy's process: it offers one core and a slice of memory.
+          cpuMillis: 1000,
+          memoryMib: 256,
+          capabilities: stores.map((s) => `store:${s.name}`),
+          stores: stores.map((s) => ({ name: s.name, location: s.location, kind: s.kind })),
         },
-        apply: (snapshot) => applyToProxy(proxy, snapshot),
+        apply: (snapshot) => applyToProxy(proxy, snapshot, (digest) => client.fetchModule(digest)),
         load: processLoad(() => proxy.inFlightRequests),
         log: (event) => console.error(JSON.stringify(event)),
+        ...(profiling ? { report: profiling.reporting } : {}),
       });
-      discovery.start();
+      discovery = client;
+      client.start();
     }
     const adminServer = admin ? new AdminServer(proxy, telemetry.metricsHandler) : undefined;
     const adminAddress = admin ? await adminServer!.listen(admin.port, admin.host) : undefined;
     // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
     const stopped = onShutdown(async () => {
       discovery?.close();
+      profiling?.close();
       const { drained } = await proxy.drain();
       await adminServer?.close();
       await telemetry.shutdown();

@@ -19,8 +19,17 @@ export interface RoamProcess {
 
 const running = new Set<RoamProcess>();
 
-export async function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RoamProcess> {
-  const child = spawn(process.execPath, [ROAM, ...args], {
+export function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RoamProcess> {
+  return startScript(ROAM, args, env);
+}
+
+/** Starts a Node script of this project (`roam`, or e.g. the sample legacy service) that prints the line. */
+export async function startScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RoamProcess> {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,7 +78,7 @@ export async function startRoam(args: string[], env: NodeJS.ProcessEnv = {}): Pr
   return proc;
 }
 
-/** Kills every process started here and not stopped yet. */
-export async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((p) => p.stop('SIGKILL')));
+/** Stops every process started here and not stopped yet (killed, unless asked for a gentler signal). */
+export async function stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop(signal)));
 }

@@ -1,80 +1,112 @@
-// `roam up`: a local mesh on one machine. Today it starts one standalone host per tier as separate processes,
-// each with its data stores, and deploys the example endpoints to all of them; the proxy, control plane and
-// traffic generator join as they are built.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { request } from 'undici';
-import { TIERS } from '../wasm-host/index.ts';
-import { type Command, parse } from './args.ts';
+// `roam up` (what `npm start` runs): a whole mesh on this machine as separate processes. A control plane with
+// its embedded store and placement loop; per site of the topology a Wasm host and a sidecar proxy; a data-store
+// server and the sample legacy service (behind the cluster sidecar) at the cluster site; a relay that makes
+// every byte between sites pay the link's distance; the example endpoints deployed; and a traffic generator
+// running a workload that shifts over time, so placements visibly move. Ctrl-C stops everything.
+import { resolve } from 'node:path';
+import { runScenario } from '../loadtests/runner.ts';
+import { scenarios } from '../loadtests/scenarios/index.ts';
+import { DEFAULT_TOPOLOGY_FILE } from '../relay/index.ts';
+import { type Command, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
-import { type RoamProcess, startRoam, stopAll } from './spawn.ts';
+import { type Mesh, startMesh } from './local-mesh.ts';
 
-const usage = `Usage: roam up [--base-port N]
+const usage = `Usage: roam up [options]
 
-Starts a local mesh: one Roam host per tier (in-process, cluster, edge, device), each with the stores the
-examples use, and deploys the example endpoints (build them first with "npm run build"; "npm start" does).
+Starts a local mesh: a control plane (with its dashboard and placement loop), a Wasm host and a sidecar proxy
+per site of the topology, a data-store server and a sample legacy service at the cluster site, a relay that
+emulates the network between sites, the example endpoints, and a traffic generator whose workload moves
+between sites. Build the endpoints first ("npm run build"; "npm start" does both).
 
 Options:
-  --base-port N   first port; the hosts listen on N, N+1, ... (default: 7100; 0 picks free ports)`;
-
-const ENDPOINTS_DIR = new URL('../build/endpoints/', import.meta.url);
-
-async function deploy(host: RoamProcess, name: string, bytes: Uint8Array): Promise<void> {
-  const up = await request(`${host.url}/modules`, { method: 'POST', body: bytes });
-  const { digest } = (await up.body.json()) as { digest: string };
-  const act = await request(`${host.url}/endpoints/${name}`, {
-    method: 'PUT',
-    body: JSON.stringify({ digest }),
-  });
-  if (act.statusCode !== 200) throw new Error(`activating ${name} failed: ${await act.body.text()}`);
-  await act.body.dump();
-}
+  --topology FILE     sites and links (default: relay/default-topology.json: device, edge, cluster)
+  --base-port N       ports N, N+1, ... for the mesh (the control plane's admin API on N), N+100, ... for the
+                      relay (default: 7900, so "npx roam status" and friends find it; 0: free ports)
+  --data-dir DIR      control-plane state (DIR/control-plane, where the roam CLI looks for the admin
+                      token), data stores and network maps (default: .roam)
+  --scenario NAME     the traffic generator's workload, looped (default: shifting; see loadtests/)
+  --no-traffic        start no traffic generator`;
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'run a local mesh on this machine (what `npm start` runs)',
+  summary: 'run a whole local mesh on this machine (what `npm start` runs)',
   usage,
   async run(argv) {
-    const { values } = parse(argv, { 'base-port': { type: 'string' } }, usage);
+    const { values } = parse(
+      argv,
+      {
+        topology: { type: 'string' },
+        'base-port': { type: 'string' },
+        'data-dir': { type: 'string' },
+        scenario: { type: 'string' },
+        'no-traffic': { type: 'boolean' },
+      },
+      usage,
+    );
     if (values.help) {
       console.log(usage);
       return 0;
     }
-    const basePort = Number(values['base-port'] ?? 7100);
-    if (!existsSync(ENDPOINTS_DIR)) {
-      console.error('roam up: no compiled endpoints in build/endpoints; run "npm run build" first');
-      return 1;
-    }
-    const modules = readdirSync(ENDPOINTS_DIR)
-      .filter((f) => f.endsWith('.wasm'))
-      .map((f) => ({ name: f.slice(0, -5), bytes: readFileSync(new URL(f, ENDPOINTS_DIR)) }));
-    const hosts: RoamProcess[] = [];
-    try {
-      for (const [i, tier] of TIERS.entries()) {
-        const port = basePort === 0 ? 0 : basePort + i;
-        const stores = ['carts', 'catalog', 'orders'].flatMap((s) => ['--store', `${s}=memory`]);
-        hosts.push(
-          await startRoam(['host', '--tier', tier, '--id', tier, '--listen', `127.0.0.1:${port}`, ...stores]),
-        );
-      }
-      for (const host of hosts) for (const m of modules) await deploy(host, m.name, m.bytes);
-    } catch (err) {
-      await stopAll();
-      throw err;
-    }
-    // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
+    const basePort = Number(values['base-port'] ?? 7900);
+    if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65000)
+      throw new UsageError(`--base-port expects a port number, got "${values['base-port']}"`);
+    const scenarioName = values.scenario ?? 'shifting';
+    const scenario = scenarios[scenarioName];
+    if (!scenario)
+      throw new UsageError(
+        `--scenario: no scenario "${scenarioName}" (have: ${Object.keys(scenarios).join(', ')})`,
+      );
+    const topologyFile = values.topology ?? DEFAULT_TOPOLOGY_FILE;
+    const dataDir = resolve(values['data-dir'] ?? '.roam');
+    const traffic = new AbortController();
+    let trafficDone: Promise<void> = Promise.resolve();
+    let mesh: Mesh | undefined;
     const stopped = onShutdown(async () => {
-      await Promise.all(hosts.map((h) => h.stop('SIGTERM')));
+      traffic.abort();
+      await trafficDone;
+      await mesh?.stop('SIGTERM');
     });
-    console.log(JSON.stringify({ event: 'listening', component: 'mesh', address: hosts[0]!.address }));
-    console.log('\nRoam local mesh is up. Hosts:');
-    for (const [i, host] of hosts.entries()) console.log(`  ${TIERS[i]!.padEnd(10)} ${host.url}`);
-    const cluster = hosts[1]!.url;
-    console.log(`\nEndpoints: ${modules.map((m) => m.name).join(', ')}. Try:`);
-    console.log(`  curl '${cluster}/invoke/hello/hello?name=you'`);
-    console.log(`  curl -X POST '${cluster}/invoke/cart/cart/ada/items' -d 'sku=book&qty=2'`);
-    console.log(`  curl -X POST '${cluster}/invoke/checkout/checkout/ada'`);
-    console.log(`  curl '${cluster}/stats'`);
-    console.log('\nCtrl-C stops everything.');
+    mesh = await startMesh({ topologyFile, basePort, dataDir });
+    const { controlPlane: cp, token, entries } = mesh;
+    if (!values['no-traffic']) {
+      trafficDone = (async () => {
+        while (!traffic.signal.aborted) {
+          await runScenario(scenario, { targets: entries, signal: traffic.signal }).catch((err) => {
+            if (!traffic.signal.aborted) console.error(`traffic generator: ${(err as Error).message}`);
+          });
+        }
+      })();
+    }
+    const dashboard = `${cp.url}/dashboard?token=${token}`;
+    console.log(
+      JSON.stringify({
+        event: 'listening',
+        component: 'mesh',
+        address: cp.address,
+        dashboard,
+        proxies: entries,
+      }),
+    );
+    console.log(`\nRoam local mesh is up (${topologyFile}).`);
+    console.log(`  dashboard      ${dashboard}`);
+    for (const [site, url] of Object.entries(entries)) console.log(`  ${`${site} proxy`.padEnd(14)} ${url}`);
+    const cluster = entries[mesh.layout.storeSite];
+    console.log(`\nEndpoints: ${mesh.endpoints.join(', ')}. Try:`);
+    console.log(`  curl '${cluster}/hello?name=you'`);
+    console.log(`  curl -X POST '${cluster}/cart/ada/items' -d 'sku=book&qty=2'`);
+    console.log(`  curl -X POST '${cluster}/checkout/ada'`);
+    console.log(`  curl '${cluster}/legacy/hello'            # passes through to the legacy service`);
+    console.log(
+      basePort === 7900 && dataDir === resolve('.roam')
+        ? '  npx roam status; npx roam plan; npx roam history'
+        : `  ROAM_CONTROL_PLANE=${cp.url} ROAM_TOKEN=${token} npx roam plan`,
+    );
+    console.log(
+      values['no-traffic']
+        ? '\nNo traffic generator (--no-traffic).'
+        : `\nTraffic: scenario "${scenario.name}" (${scenario.description}), looped.`,
+    );
+    console.log('Ctrl-C stops everything.');
     await stopped;
     return 0;
   },

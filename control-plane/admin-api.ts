@@ -1,12 +1,15 @@
 // The control plane's admin API over HTTP (docs/control-plane.md), which the `roam` CLI uses. Every route but
 // /healthz requires the admin token.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, InvalidArgumentError, NotFoundError, UnauthorizedError } from '../core/errors.ts';
 import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { bearer, verifyAdminToken } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { Dashboard } from './dashboard.ts';
+import type { ShiftPolicy } from './migration.ts';
+import type { PlacementLoop } from './placement-loop.ts';
 import type { EndpointPolicy } from './state.ts';
 
 const MAX_MODULE = 64 * 1024 * 1024;
@@ -29,15 +32,82 @@ function str(body: Record<string, unknown>, key: string): string {
   return v;
 }
 
+/** An endpoint policy from JSON, each field checked so a typo is refused rather than ignored. */
+function policyOf(v: unknown): EndpointPolicy {
+  const shape = '{pinnedTier?, forbiddenTiers?, requires?, maxReplicas?, manual?}';
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new InvalidArgumentError(`"policy" must be an object: ${shape}`);
+  const p = v as Record<string, unknown>;
+  const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string' && s !== '');
+  for (const key of Object.keys(p)) {
+    const x = p[key];
+    const ok =
+      key === 'pinnedTier'
+        ? typeof x === 'string' && x !== ''
+        : key === 'forbiddenTiers' || key === 'requires'
+          ? strings(x)
+          : key === 'maxReplicas'
+            ? Number.isInteger(x) && (x as number) >= 1
+            : key === 'manual'
+              ? typeof x === 'boolean'
+              : false;
+    if (!ok) throw new InvalidArgumentError(`"policy.${key}" is not valid; policy is ${shape}`);
+  }
+  return p as EndpointPolicy;
+}
+
+/** `{"steps": [0.1, 0.5, 1], "holdMs": 200}`: how a migration shifts traffic; absent, the default. */
+function shiftPolicy(v: unknown): ShiftPolicy | undefined {
+  if (v === undefined) return undefined;
+  const o = v as { steps?: unknown; holdMs?: unknown };
+  const steps = o?.steps;
+  if (
+    !Array.isArray(steps) ||
+    steps.length === 0 ||
+    steps.some((x, i) => typeof x !== 'number' || !(x > 0 && x <= 1) || (i > 0 && x <= steps[i - 1])) ||
+    steps[steps.length - 1] !== 1
+  ) {
+    throw new InvalidArgumentError('"shift.steps" must be increasing fractions in (0, 1] ending with 1');
+  }
+  const holdMs = o.holdMs === undefined ? 0 : Number(o.holdMs);
+  if (!Number.isFinite(holdMs) || holdMs < 0) throw new InvalidArgumentError('"shift.holdMs" must be >= 0');
+  return { steps: steps as number[], holdMs };
+}
+
+const PROFILES_PREFIX = '/api/profiles/';
+
+/** The endpoint named in /api/profiles/NAME (legacy route templates arrive percent-encoded: "%2Forders"). */
+function endpointParam(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname.slice(PROFILES_PREFIX.length));
+  } catch {
+    throw new BadRequestError(`"${pathname}" is not a valid percent-encoded endpoint name`);
+  }
+}
+
 export class AdminApi {
   private readonly server: Server;
+  private readonly dashboard: Dashboard;
 
-  constructor(cp: ControlPlane) {
+  /** `forward`: on a follower replica, passes a write to the leader and answers true (replica.ts). */
+  constructor(
+    cp: ControlPlane,
+    loop?: PlacementLoop,
+    forward?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
+    metrics?: (req: IncomingMessage, res: ServerResponse) => void,
+  ) {
+    this.dashboard = new Dashboard(cp);
     this.server = createServer(async (req, res) => {
       try {
         const url = new URL(req.url ?? '/', 'http://control-plane');
         const method = req.method ?? 'GET';
         if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
+        // Prometheus scrapes without a token, as it does the proxies' and hosts' admin listeners.
+        if (url.pathname === '/metrics' && metrics) return metrics(req, res);
+        if (url.pathname === '/readyz') return sendJson(res, 200, { status: 'ready', leader: cp.isLeader() });
+        if (method !== 'GET' && forward && (await forward(req, res))) return;
+        // The dashboard's routes take the admin token's cookie as well (dashboard.ts); every other, the bearer.
+        if (this.dashboard.handle(req, res, url)) return;
         if (!verifyAdminToken(cp.state.secret(), bearer(req.headers.authorization))) {
           throw new UnauthorizedError('missing or wrong admin token');
         }
@@ -56,12 +126,7 @@ export class AdminApi {
             const routes = body.routes === undefined ? undefined : (body.routes as RouteSpec[]);
             if (routes !== undefined && !Array.isArray(routes))
               throw new InvalidArgumentError('"routes" must be a list');
-            const policy = body.policy === undefined ? undefined : (body.policy as EndpointPolicy);
-            if (policy !== undefined && (typeof policy !== 'object' || policy === null)) {
-              throw new InvalidArgumentError(
-                '"policy" must be an object: {pinnedTier?, forbiddenTiers?, requires?}',
-              );
-            }
+            const policy = body.policy === undefined ? undefined : policyOf(body.policy);
             const result = cp.deploy(str(body, 'endpoint'), str(body, 'digest'), routes, policy);
             return sendJson(res, 200, {
               endpoint: body.endpoint,
@@ -79,9 +144,36 @@ export class AdminApi {
           case 'POST /api/migrate': {
             const body = await json(req);
             const to = Array.isArray(body.to) ? (body.to as string[]) : [str(body, 'to')];
-            cp.migrate(str(body, 'endpoint'), to);
-            return sendJson(res, 200, { endpoint: body.endpoint, placement: to });
+            const m = cp.migrate(str(body, 'endpoint'), to, shiftPolicy(body.shift));
+            return sendJson(res, 202, { endpoint: body.endpoint, placement: to, migration: m });
           }
+          case 'GET /api/plan':
+            if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
+            return sendJson(res, 200, await loop.plan());
+          case 'GET /api/decisions':
+            return sendJson(res, 200, {
+              decisions: cp.state.decisions(url.searchParams.get('endpoint') ?? undefined),
+            });
+          case 'GET /api/loop':
+            if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
+            return sendJson(res, 200, { paused: loop.paused(), options: loop.options });
+          case 'POST /api/loop': {
+            if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
+            const body = await json(req);
+            const endpoint = body.endpoint === undefined ? undefined : str(body, 'endpoint');
+            if (endpoint !== undefined && !cp.state.endpoint(endpoint))
+              throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
+            if (body.action === 'pause') loop.pause(endpoint);
+            else if (body.action === 'resume') loop.resume(endpoint);
+            else if (body.action === 'run') await loop.trigger('manual');
+            else throw new InvalidArgumentError('"action" must be pause, resume or run');
+            return sendJson(res, 200, { paused: loop.paused() });
+          }
+          case 'GET /api/migrations':
+            return sendJson(res, 200, {
+              active: cp.migrations.list(),
+              recent: cp.state.migrations({ active: false, limit: 50 }),
+            });
           case 'GET /api/status':
             return sendJson(res, 200, { nodes: cp.status() });
           case 'GET /api/endpoints':
@@ -98,7 +190,15 @@ export class AdminApi {
             return sendJson(res, 200, {
               history: cp.state.history(url.searchParams.get('endpoint') ?? undefined),
             });
+          case 'GET /api/profiles':
+            return sendJson(res, 200, {
+              profiles: cp.profiles.profiles(),
+              distances: cp.profiles.distances(),
+            });
           default:
+            if (method === 'GET' && url.pathname.startsWith(PROFILES_PREFIX)) {
+              return sendJson(res, 200, { profile: cp.profiles.profile(endpointParam(url.pathname)) });
+            }
             throw new NotFoundError(`no admin route ${route}`);
         }
       } catch (err) {
@@ -112,6 +212,7 @@ export class AdminApi {
   }
 
   close(): Promise<void> {
+    this.dashboard.close();
     return closeServer(this.server, false);
   }
 }

@@ -4,7 +4,14 @@
 // serving what it applied last (static stability).
 import * as grpc from '@grpc/grpc-js';
 import { toRoamError } from '../core/errors.ts';
-import { Discovery, type NodeMessage, type SnapshotMsg, type SubscribeMsg } from './proto.ts';
+import {
+  Discovery,
+  type NodeMessage,
+  type ReportAckMsg,
+  type ReportBatchMsg,
+  type SnapshotMsg,
+  type SubscribeMsg,
+} from './proto.ts';
 
 export interface ApplyResult {
   /** For hosts: endpoint@digest pairs active and warm after applying. */
@@ -15,16 +22,28 @@ export interface DiscoveryClientOptions {
   /** The control plane's gRPC address, HOST:PORT. */
   address: string;
   token: string;
-  node: Omit<SubscribeMsg, 'appliedVersion'>;
+  node: Omit<SubscribeMsg, 'appliedVersion' | 'ready'>;
   apply(snapshot: SnapshotMsg): Promise<ApplyResult>;
   /** Load figures for heartbeats. */
   load?(): { inFlight: number; cpuMillis: number; memoryMib: number };
   heartbeatMs?: number;
   log?(event: Record<string, unknown>): void;
+  /** Measurements streamed on the Report rpc while connected (the profiler); none without it. */
+  report?: Reporting;
+}
+
+export interface Reporting {
+  /** Everything measured since the previous batch. */
+  batch(nodeId: string): ReportBatchMsg;
+  /** The other nodes the control plane names in its acks, for network probes. */
+  peers?(peers: ReportAckMsg['peers']): void;
+  /** Time between batches (default 5000 ms). */
+  intervalMs?: number;
 }
 
 type GrpcClient = grpc.Client & {
   Stream(metadata: grpc.Metadata): grpc.ClientDuplexStream<NodeMessage, SnapshotMsg>;
+  Report(metadata: grpc.Metadata): grpc.ClientDuplexStream<ReportBatchMsg, ReportAckMsg>;
   FetchModule(
     req: { digest: string },
     metadata: grpc.Metadata,
@@ -38,12 +57,16 @@ export class DiscoveryClient {
   private readonly metadata = new grpc.Metadata();
   private stream: grpc.ClientDuplexStream<NodeMessage, SnapshotMsg> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private reports: grpc.ClientDuplexStream<ReportBatchMsg, ReportAckMsg> | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
   /** Snapshots are applied one at a time, in order. */
   private applying: Promise<void> = Promise.resolve();
   appliedVersion = 0;
+  /** What the last applied snapshot left running, sent again on every subscribe. */
+  private ready: string[] = [];
   connected = false;
 
   constructor(options: DiscoveryClientOptions) {
@@ -66,10 +89,13 @@ export class DiscoveryClient {
     if (this.closed) return;
     const stream = this.client.Stream(this.metadata);
     this.stream = stream;
-    stream.write({ subscribe: { ...this.options.node, appliedVersion: this.appliedVersion } });
+    stream.write({
+      subscribe: { ...this.options.node, appliedVersion: this.appliedVersion, ready: this.ready },
+    });
     stream.on('data', (snapshot: SnapshotMsg) => {
       if (!this.connected) this.log({ event: 'connected' });
       this.connected = true;
+      this.startReports();
       this.backoffMs = 100;
       this.applying = this.applying.then(() => this.applySnapshot(stream, snapshot));
     });
@@ -78,6 +104,7 @@ export class DiscoveryClient {
       this.stream = undefined;
       this.connected = false;
       clearInterval(this.heartbeat);
+      this.stopReports();
       if (this.closed) return;
       this.log({ event: 'disconnected', reason: err?.message ?? 'stream ended', retryInMs: this.backoffMs });
       // Jittered exponential backoff, capped low: a restarted control plane should see its nodes back soon.
@@ -102,12 +129,43 @@ export class DiscoveryClient {
     try {
       const result = await this.options.apply(snapshot);
       this.appliedVersion = snapshot.version;
-      stream.write({ ack: { version: snapshot.version, ready: result.ready ?? [] } });
+      this.ready = result.ready ?? [];
+      stream.write({ ack: { version: snapshot.version, ready: this.ready } });
     } catch (err) {
       const reason = toRoamError(err).message;
       this.log({ event: 'nack', version: snapshot.version, reason });
       stream.write({ nack: { version: snapshot.version, reason } });
     }
+  }
+
+  /** Opens the report stream once the node is subscribed (so the control plane knows its site and tier). */
+  private startReports(): void {
+    const report = this.options.report;
+    if (report === undefined || this.reports !== undefined || this.closed) return;
+    const stream = this.client.Report(this.metadata);
+    this.reports = stream;
+    stream.on('data', (ack: ReportAckMsg) => report.peers?.(ack.peers));
+    const ended = (err?: Error) => {
+      if (this.reports !== stream) return;
+      if (err) this.log({ event: 'report-stream-ended', reason: err.message });
+      this.stopReports();
+      // A refused batch or a broken stream: the next snapshot (or reconnect) opens a new one.
+    };
+    stream.on('error', ended);
+    stream.on('end', () => ended());
+    clearInterval(this.reportTimer);
+    this.reportTimer = setInterval(() => {
+      stream.write(report.batch(this.options.node.nodeId));
+    }, report.intervalMs ?? 5000);
+    this.reportTimer.unref();
+  }
+
+  private stopReports(): void {
+    clearInterval(this.reportTimer);
+    this.reportTimer = undefined;
+    const stream = this.reports;
+    this.reports = undefined;
+    stream?.end();
   }
 
   fetchModule(digest: string): Promise<Uint8Array> {
@@ -121,6 +179,7 @@ export class DiscoveryClient {
   close(): void {
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.stopReports();
     clearTimeout(this.retry);
     this.stream?.end();
     this.client.close();

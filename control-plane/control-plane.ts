@@ -2,11 +2,20 @@
 // every node whose configuration changed, in make-before-break order (snapshot.ts). The gRPC service and
 // the admin API are thin layers over this.
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.ts';
+import { ProfileStore, type ProfileStoreOptions } from '../profiler/index.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { RouteTable } from '../proxy/index.ts';
+import {
+  type Layout,
+  type MigrationOptions,
+  type MigrationRecord,
+  Migrations,
+  type ShiftPolicy,
+} from './migration.ts';
+import { observeReplicas } from './placement-inputs.ts';
 import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
-import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
+import { type EndpointPolicy, type NodeRecord, policyViolation, State, type Weights } from './state.ts';
 
 export interface NodeLoad {
   inFlight: number;
@@ -26,37 +35,90 @@ export interface ControlPlaneOptions {
   nodeTimeoutMs?: number;
   /** After start, how long nodes may take to reconnect before any is marked down. */
   restartGraceMs?: number;
+  /** Windows, drift thresholds and caps of the profile store (profiler/). */
+  profiles?: Omit<ProfileStoreOptions, 'node'>;
+  migration?: Partial<MigrationOptions>;
+  /** With replicas (leader-election.ts), whether this one leads; without, it always does. */
+  leadership?: { isLeader(): boolean };
 }
 
 export class ControlPlane {
   readonly state: State;
+  /** Per-endpoint profiles merged from the nodes' reports; the placement loop reads them and their drift. */
+  readonly profiles: ProfileStore;
   private readonly sessions = new Map<string, NodeSession>();
   /** Per node, the snapshot content it last acknowledged (what it is running now). */
   private readonly acked = new Map<string, SnapshotContent>();
   private readonly nodeTimeoutMs: number;
   private readonly liveness: NodeJS.Timeout;
   private readonly waiters = new Set<() => void>();
-  private readonly graceUntil: number;
+  private graceUntil: number;
+  private readonly leadership: { isLeader(): boolean } | undefined;
   /** The load each node reported in its last heartbeat (kept in memory: it is stale after a restart anyway). */
   private readonly load = new Map<string, NodeLoad>();
+  readonly migrations: Migrations;
+  private readonly stepListeners = new Set<(m: MigrationRecord) => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.state = new State(options.dataDir);
+    this.profiles = new ProfileStore({
+      ...options.profiles,
+      node: (id) => {
+        const n = this.state.node(id);
+        return n && { id: n.id, kind: n.kind, tier: n.tier, site: n.location };
+      },
+    });
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 3000;
-    // After a restart, what each node acknowledged last is what it still runs (static stability); nodes get a
-    // grace period to reconnect (their backoff may be seconds) before silence counts against them.
-    this.graceUntil = Date.now() + (options.restartGraceMs ?? 10_000);
+    this.leadership = options.leadership;
+    this.graceUntil = 0;
+    this.resume(options.restartGraceMs ?? 10_000);
+    this.liveness = setInterval(() => this.markSilentNodesDown(), Math.max(100, this.nodeTimeoutMs / 3));
+    this.liveness.unref();
+    this.migrations = new Migrations(
+      {
+        state: this.state,
+        publish: () => this.publish(),
+        onStep: (m) => {
+          for (const l of this.stepListeners) l(m);
+          this.notify();
+        },
+      },
+      {
+        // The verify step compares the new replicas with the old ones as their hosts report them.
+        observe: (endpoint, hostIds) => observeReplicas(this.profiles, endpoint, hostIds),
+        ...options.migration,
+      },
+    );
+  }
+
+  /** Whether this replica decides (placement, liveness, operations): the HA leader, or the only replica. */
+  isLeader(): boolean {
+    return this.leadership?.isLeader() ?? true;
+  }
+
+  /**
+   * After a restart, or when this replica takes over as leader: what each node acknowledged last is what it
+   * still runs (static stability), and nodes get `graceMs` to reconnect (their backoff may be seconds) before
+   * silence counts against them.
+   */
+  resume(graceMs: number): void {
+    this.graceUntil = Date.now() + graceMs;
     for (const n of this.state.nodes()) {
       const snap = this.state.snapshotOf(n.id);
       if (snap && snap.version === n.appliedVersion) this.acked.set(n.id, JSON.parse(snap.content));
     }
-    this.liveness = setInterval(() => this.markSilentNodesDown(), Math.max(100, this.nodeTimeoutMs / 3));
-    this.liveness.unref();
   }
 
   close(): void {
     clearInterval(this.liveness);
+    this.migrations.close();
     this.state.close();
+  }
+
+  /** Calls `listener` whenever a migration changes step; returns a function that stops it. */
+  onMigrationStep(listener: (m: MigrationRecord) => void): () => void {
+    this.stepListeners.add(listener);
+    return () => this.stepListeners.delete(listener);
   }
 
   /** Resolves when something changes (an ACK, a node up or down); for callers waiting on a rollout. */
@@ -86,7 +148,8 @@ export class ControlPlane {
       memoryMib: msg.memoryMib,
       capabilities: msg.capabilities,
       stores: msg.stores,
-      ready: previous && previous.appliedVersion === msg.appliedVersion ? previous.ready : [],
+      // What the node says it runs; a node that does not say keeps what it ACKed, if it applied that version.
+      ready: msg.ready ?? (previous && previous.appliedVersion === msg.appliedVersion ? previous.ready : []),
       appliedVersion: msg.appliedVersion,
       lastSeen: Date.now(),
       status: 'up',
@@ -128,6 +191,7 @@ export class ControlPlane {
     this.state.saveNode(node);
     // A host that became ready may now receive traffic; a proxy that dropped a route lets a host unload.
     this.publish();
+    this.migrations.tick();
     this.notify();
   }
 
@@ -139,18 +203,45 @@ export class ControlPlane {
   private markSilentNodesDown(): void {
     const now = Date.now();
     if (now < this.graceUntil) return;
-    let changed = false;
+    const down: string[] = [];
     for (const n of this.state.nodes()) {
       if (n.status === 'up' && now - Math.max(n.lastSeen, this.graceUntil) > this.nodeTimeoutMs) {
         n.status = 'down';
         this.state.saveNode(n);
         this.state.record('node-down', null, { node: n.id, silentForMs: now - n.lastSeen });
-        changed = true;
+        down.push(n.id);
       }
     }
-    if (changed) {
+    if (down.length > 0) {
       this.publish();
+      this.migrations.tick();
+      for (const id of down) this.replaceFrom(id);
       this.notify();
+    }
+  }
+
+  /**
+   * Endpoints that ran on a host that went down move off it: to their other replicas, or where the default
+   * placement puts them (the placement loop refines that later). Moves already under way roll back by
+   * themselves when their target dies.
+   */
+  private replaceFrom(nodeId: string): void {
+    for (const ep of this.state.endpoints()) {
+      const hosts = this.placementOf(ep.name);
+      if (!hosts.includes(nodeId) || this.migrations.inFlight(ep.name)) continue;
+      const upHosts = new Set(
+        this.state
+          .nodes()
+          .filter((n) => n.status === 'up')
+          .map((n) => n.id),
+      );
+      let to = hosts.filter((h) => h !== nodeId && upHosts.has(h));
+      try {
+        if (to.length === 0) to = this.defaultPlacement(ep.name, ep.policy);
+        this.migrations.start(ep.name, { hosts: to }, { reason: `host-down:${nodeId}` });
+      } catch (err) {
+        this.state.record('unplaceable', ep.name, { node: nodeId, why: (err as Error).message });
+      }
     }
   }
 
@@ -170,11 +261,18 @@ export class ControlPlane {
         for (const t of ep.targets) set.add(t.hostId);
       }
     }
+    const endpoints = this.state.endpoints();
+    const weights = new Map<string, Weights>();
+    for (const ep of endpoints) {
+      const w = this.state.weights(ep.name);
+      if (w) weights.set(ep.name, w);
+    }
     const contents = buildSnapshots({
-      endpoints: this.state.endpoints(),
+      endpoints,
       placements: this.state.placements(),
       nodes: this.state.nodes(),
       routed,
+      weights,
     });
     for (const [nodeId, content] of contents) {
       const json = JSON.stringify(content);
@@ -217,9 +315,12 @@ export class ControlPlane {
     const effective = policy ?? existing?.policy ?? {};
     // A placement that the (new) policy forbids is replaced; an empty one gets the default.
     let placement = this.placementOf(endpoint);
+    const moving = this.migrations.inFlight(endpoint) !== undefined;
     const hosts = new Map(this.state.nodes().map((n) => [n.id, n]));
-    placement = placement.filter((id) => hosts.has(id) && !policyViolation(effective, hosts.get(id)!));
-    if (placement.length === 0) placement = this.defaultPlacement(endpoint, effective);
+    if (!moving) {
+      placement = placement.filter((id) => hosts.has(id) && !policyViolation(effective, hosts.get(id)!));
+      if (placement.length === 0) placement = this.defaultPlacement(endpoint, effective);
+    }
     const { version, changed } = this.state.deploy(
       endpoint,
       digest,
@@ -239,20 +340,22 @@ export class ControlPlane {
     return { version: ep.version, digest: ep.digest };
   }
 
-  migrate(endpoint: string, to: string[]): void {
+  /** Moves `endpoint` to run on `to` (host or proxy ids) through a live migration; returns at once. */
+  migrate(endpoint: string, to: string[], shift?: ShiftPolicy): MigrationRecord {
     if (!this.state.endpoint(endpoint))
       throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
+    if (to.length === 0) throw new InvalidArgumentError('a migration needs at least one target');
     const policy = this.state.endpoint(endpoint)!.policy;
     for (const id of to) {
       const node = this.state.node(id);
-      if (node?.kind !== 'host') throw new NotFoundError(`host "${id}" is not known to the control plane`);
+      if (!node) throw new NotFoundError(`host "${id}" is not known to the control plane`);
       const why = policyViolation(policy, node);
       if (why) throw new ConflictError(`cannot place "${endpoint}" on ${id}: ${why}`, { endpoint });
+      if (node.status !== 'up')
+        throw new ConflictError(`cannot place "${endpoint}" on ${id}: it is down`, { endpoint });
     }
-    const from = this.placementOf(endpoint);
-    this.state.setPlacement(endpoint, to);
-    this.state.record('migrate', endpoint, { from, to });
-    this.publish();
+    const layout: Layout = { hosts: [...new Set(to)] };
+    return this.migrations.start(endpoint, layout, { reason: 'manual', ...(shift ? { shift } : {}) });
   }
 
   placementOf(endpoint: string): string[] {
@@ -260,8 +363,9 @@ export class ControlPlane {
   }
 
   /**
-   * Until the placement loop exists: every up host the policy allows, preferring the cluster tier. Refuses
-   * with the reasons when no host qualifies, so a person can act on it.
+   * Where an endpoint goes before the placement loop has measured anything (a new endpoint, or one whose hosts
+   * all died): every up host the policy allows, preferring the cluster tier. Refuses with the reasons when no
+   * host qualifies, so a person can act on it.
    */
   private defaultPlacement(endpoint: string, policy: EndpointPolicy): string[] {
     const hosts = this.state.nodes().filter((n) => n.kind === 'host' && n.status === 'up');

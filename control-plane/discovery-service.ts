@@ -4,7 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 import { toRoamError } from '../core/errors.ts';
 import { bearer, verifyNodeToken } from './auth.ts';
 import type { ControlPlane, NodeSession } from './control-plane.ts';
-import { Discovery, type NodeMessage, type SnapshotMsg } from './proto.ts';
+import {
+  Discovery,
+  type NodeMessage,
+  type ReportAckMsg,
+  type ReportBatchMsg,
+  type SnapshotMsg,
+} from './proto.ts';
 
 function authenticate(cp: ControlPlane, metadata: grpc.Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
@@ -91,19 +97,38 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
       }
     },
 
-    Report(
-      call: grpc.ServerReadableStream<{ nodeId: string; records: string[] }, unknown>,
-      callback: grpc.sendUnaryData<unknown>,
-    ) {
-      if (!authenticate(cp, call.metadata)) {
-        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
+    // Each batch goes into the profile store and is answered with the nodes to probe: every other node up.
+    Report(call: grpc.ServerDuplexStream<ReportBatchMsg, ReportAckMsg>) {
+      const tokenNode = authenticate(cp, call.metadata);
+      if (!tokenNode) {
+        call.emit('error', fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
         return;
       }
-      let accepted = 0;
-      call.on('data', (batch: { records: string[] }) => {
-        accepted += batch.records.length;
+      call.on('data', (batch: ReportBatchMsg) => {
+        if (batch.nodeId !== tokenNode) {
+          call.emit(
+            'error',
+            fail(grpc.status.PERMISSION_DENIED, `token is for node "${tokenNode}", not "${batch.nodeId}"`),
+          );
+          return;
+        }
+        let accepted: number;
+        try {
+          accepted = cp.profiles.ingest(batch);
+        } catch (err) {
+          call.emit(
+            'error',
+            fail(grpc.status.INVALID_ARGUMENT, `report refused: ${toRoamError(err).message}`),
+          );
+          return;
+        }
+        const peers = cp.state
+          .nodes()
+          .filter((n) => n.id !== tokenNode && n.status === 'up' && n.address)
+          .map((n) => ({ nodeId: n.id, address: n.address }));
+        call.write({ accepted, peers });
       });
-      call.on('end', () => callback(null, { accepted }));
+      call.on('end', () => call.end());
     },
   };
 }

@@ -48,20 +48,27 @@ export function routeConfigOf(snapshot: SnapshotMsg): RouteConfig {
         e.endpoint,
         {
           digest: e.digest,
-          targets: e.targets.map((t) => ({
-            kind: 'host' as const,
-            url: t.url,
-            weight: t.weight,
-            id: t.hostId,
-            tier: t.tier,
-          })),
+          targets: e.targets.map((t) =>
+            t.kind === 'local'
+              ? { kind: 'local' as const, weight: t.weight }
+              : { kind: 'host' as const, url: t.url, weight: t.weight, id: t.hostId, tier: t.tier },
+          ),
         },
       ]),
     ),
   };
 }
 
-export async function applyToProxy(proxy: SidecarProxy, snapshot: SnapshotMsg): Promise<ApplyResult> {
-  await proxy.applyRoutes(routeConfigOf(snapshot));
-  return {};
+/**
+ * A proxy's embedded host is reconciled like any host (it may be warming an endpoint no route uses yet), then
+ * the route table is swapped in; unloading is the reconcile's job, so the swap unloads nothing.
+ */
+export async function applyToProxy(
+  proxy: SidecarProxy,
+  snapshot: SnapshotMsg,
+  fetchModule: (digest: string) => Promise<Uint8Array>,
+): Promise<ApplyResult> {
+  const result = proxy.host ? await reconcileHost(proxy.host, snapshot, fetchModule) : {};
+  await proxy.applyRoutes(routeConfigOf(snapshot), { unloadLocal: false });
+  return result;
 }

@@ -29,6 +29,8 @@ export interface SubscribeMsg {
   capabilities: string[];
   appliedVersion: number;
   stores: DataStoreInfo[];
+  /** What the node runs now (endpoint@digest); absent from older nodes. */
+  ready?: string[];
 }
 
 export interface DataStoreInfo {
@@ -54,4 +56,60 @@ export interface SnapshotMsg {
     targets: { kind: string; url: string; weight: number; hostId: string; tier: string }[];
   }[];
   assignments: { endpoint: string; digest: string; timeoutMs: number; memoryPages: number }[];
+}
+
+/** A mergeable latency histogram on the wire (core/histogram.ts's snapshot with the sum named by its unit). */
+export interface LatencyHistogramMsg {
+  count: number;
+  sumMs: number;
+  buckets: Record<string, number>;
+}
+
+export interface OriginReportMsg {
+  endpoint: string;
+  legacy: boolean;
+  requests: number;
+  errors: number;
+  requestBytes: number;
+  responseBytes: number;
+  latency: LatencyHistogramMsg;
+}
+
+export interface ExecutionReportMsg {
+  endpoint: string;
+  invocations: number;
+  errors: number;
+  requestBytes: number;
+  responseBytes: number;
+  latency: LatencyHistogramMsg;
+  cpuMicros: number;
+  cpuSamples: number;
+  memoryBytes: number;
+  stores: { store: string; accesses: number; errors: number; bytes: number; timeMs: number }[];
+  callees: { callee: string; calls: number; errors: number; bytes: number; timeMs: number }[];
+}
+
+export interface ProbeReportMsg {
+  kind: 'node' | 'store';
+  target: string;
+  location: string;
+  rttMs: number;
+  jitterMs: number;
+  samples: number;
+  lost: number;
+}
+
+/** protocol/roam.proto's ReportBatch: one node's measurements since its previous batch. */
+export interface ReportBatchMsg {
+  nodeId: string;
+  intervalMs: number;
+  origins: OriginReportMsg[];
+  executions: ExecutionReportMsg[];
+  probes: ProbeReportMsg[];
+  dropped: number;
+}
+
+export interface ReportAckMsg {
+  accepted: number;
+  peers: { nodeId: string; address: string }[];
 }

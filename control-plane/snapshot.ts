@@ -1,7 +1,8 @@
 // Builds each node's snapshot from the control plane's state, following the make-before-break rule of
 // protocol/roam.proto: proxies route to a host only once it reports the endpoint ready, and a host keeps an
 // endpoint while any proxy still routes to it. Pure: state in, snapshots out.
-import type { EndpointRecord, NodeRecord } from './state.ts';
+import { LOCAL_INVOKE_BASE } from '../proxy/index.ts';
+import type { EndpointRecord, NodeRecord, Weights } from './state.ts';
 
 export interface RouteMsg {
   match: string;
@@ -12,7 +13,8 @@ export interface RouteMsg {
 }
 
 export interface TargetMsg {
-  kind: 'host';
+  /** `local`: the proxy's own embedded host; `host`: another node's, reached over HTTP at `url`. */
+  kind: 'host' | 'local';
   url: string;
   weight: number;
   hostId: string;
@@ -44,11 +46,18 @@ export interface SnapshotInput {
   nodes: NodeRecord[];
   /** Per endpoint, the hosts that proxies route to in the snapshots they last acknowledged. */
   routed: Map<string, Set<string>>;
+  /** Per endpoint, how each origin site splits over the replicas (absent: evenly). */
+  weights: Map<string, Weights>;
 }
 
 function readyFor(node: NodeRecord, endpoint: string): boolean {
   const prefix = `${endpoint}@`;
   return node.ready.some((r) => r.startsWith(prefix));
+}
+
+/** The URL other nodes reach `node`'s endpoints at: a host's API, or a proxy's embedded-host prefix. */
+function invokeUrl(node: NodeRecord): string {
+  return node.kind === 'proxy' ? `${node.address}${LOCAL_INVOKE_BASE}` : node.address;
 }
 
 export function buildSnapshots(input: SnapshotInput): Map<string, SnapshotContent> {
@@ -61,40 +70,20 @@ export function buildSnapshots(input: SnapshotInput): Map<string, SnapshotConten
     }
     set.add(p.nodeId);
   }
-  const hosts = input.nodes.filter((n) => n.kind === 'host');
+  // Every node runs endpoints: hosts, and proxies through their embedded in-process host.
+  const runners = input.nodes;
   const out = new Map<string, SnapshotContent>();
+  const assignmentsOf = (n: NodeRecord): AssignmentMsg[] =>
+    input.endpoints
+      .filter((ep) => placed.get(ep.name)?.has(n.id) || input.routed.get(ep.name)?.has(n.id))
+      .map((ep) => ({ endpoint: ep.name, digest: ep.digest, timeoutMs: 0, memoryPages: 0 }));
 
   // Hosts: what is placed on them, plus what proxies still route to them (break only after the routes went).
-  for (const h of hosts) {
-    const assignments: AssignmentMsg[] = [];
-    for (const ep of input.endpoints) {
-      if (placed.get(ep.name)?.has(h.id) || input.routed.get(ep.name)?.has(h.id)) {
-        assignments.push({ endpoint: ep.name, digest: ep.digest, timeoutMs: 0, memoryPages: 0 });
-      }
-    }
-    out.set(h.id, { routes: [], endpoints: [], assignments });
-  }
+  for (const h of runners)
+    if (h.kind === 'host') out.set(h.id, { routes: [], endpoints: [], assignments: assignmentsOf(h) });
 
-  // Proxies: targets are the placed hosts that are up and ready; until one is, the hosts routed today stay.
   const routes: RouteMsg[] = [];
-  const endpoints: EndpointTargetsMsg[] = [];
   for (const ep of input.endpoints) {
-    const usable = (ids: Set<string> | undefined) =>
-      hosts.filter((h) => ids?.has(h.id) && h.status === 'up' && readyFor(h, ep.name));
-    let targetHosts = usable(placed.get(ep.name));
-    if (targetHosts.length === 0) targetHosts = usable(input.routed.get(ep.name));
-    if (targetHosts.length === 0) continue; // nothing can serve it yet: its routes stay with the service
-    endpoints.push({
-      endpoint: ep.name,
-      digest: ep.digest,
-      targets: targetHosts.map((h) => ({
-        kind: 'host',
-        url: h.address,
-        weight: 1,
-        hostId: h.id,
-        tier: h.tier,
-      })),
-    });
     for (const r of ep.routes) {
       routes.push({
         match: r.match,
@@ -105,8 +94,54 @@ export function buildSnapshots(input: SnapshotInput): Map<string, SnapshotConten
       });
     }
   }
-  for (const p of input.nodes.filter((n) => n.kind === 'proxy')) {
-    out.set(p.id, { routes, endpoints, assignments: [] });
+  for (const proxy of runners) {
+    if (proxy.kind !== 'proxy') continue;
+    const endpoints: EndpointTargetsMsg[] = [];
+    for (const ep of input.endpoints) {
+      const targets = targetsFor(proxy, ep.name, input, placed.get(ep.name), runners);
+      if (targets.length > 0) endpoints.push({ endpoint: ep.name, digest: ep.digest, targets });
+    }
+    // An endpoint nothing can serve yet keeps its routes out, so its requests stay with the service.
+    const served = new Set(endpoints.map((e) => e.endpoint));
+    out.set(proxy.id, {
+      routes: routes.filter((r) => served.has(r.endpoint)),
+      endpoints,
+      assignments: assignmentsOf(proxy),
+    });
   }
   return out;
+}
+
+/**
+ * The targets one proxy uses for one endpoint: the replicas that are up and ready, weighted by its site's
+ * share (others as standbys); if the share names none of them, all evenly; until one is ready, the ones
+ * proxies route to today (make before break).
+ */
+function targetsFor(
+  proxy: NodeRecord,
+  endpoint: string,
+  input: SnapshotInput,
+  placedIds: Set<string> | undefined,
+  runners: NodeRecord[],
+): TargetMsg[] {
+  const usable = (ids: Set<string> | undefined) =>
+    runners.filter((h) => ids?.has(h.id) && h.status === 'up' && readyFor(h, endpoint));
+  const weights = input.weights.get(endpoint);
+  const share = weights?.[proxy.location] ?? weights?.['*'];
+  let chosen: { node: NodeRecord; weight: number }[] = [];
+  if (share && usable(placedIds).some((h) => (share[h.id] ?? 0) > 0)) {
+    // Replicas this origin's share leaves out stay as standbys (weight 0): they take the attempts the
+    // weighted ones cannot, e.g. the old replica while a move verifies the new one.
+    chosen = usable(placedIds).map((h) => ({ node: h, weight: share[h.id] ?? 0 }));
+  }
+  if (chosen.length === 0) chosen = usable(placedIds).map((h) => ({ node: h, weight: 1 }));
+  if (chosen.length === 0) chosen = usable(input.routed.get(endpoint)).map((h) => ({ node: h, weight: 1 }));
+  return chosen.map(({ node, weight }) => ({
+    kind: node.id === proxy.id ? 'local' : 'host',
+    url: node.id === proxy.id ? '' : invokeUrl(node),
+    // Integer weights for the wire (the balancer needs only their ratio); 0 marks a standby.
+    weight: weight > 0 ? Math.max(1, Math.round(weight * 1000)) : 0,
+    hostId: node.id,
+    tier: node.tier,
+  }));
 }

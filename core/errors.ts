@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   ROAM_ERR_STORE: 502,
   ROAM_ERR_UPSTREAM: 502,
   ROAM_ERR_OVERLOADED: 503,
+  ROAM_ERR_NO_LEADER: 503,
   ROAM_ERR_SOLVER_INVALID_PROBLEM: 400,
   ROAM_ERR_SOLVER_INFEASIBLE: 409,
   ROAM_ERR_SOLVER_BACKEND: 500,
@@ -88,6 +89,7 @@ export const EndpointTimeoutError = define('ROAM_ERR_ENDPOINT_TIMEOUT', 'Endpoin
 export const StoreError = define('ROAM_ERR_STORE', 'StoreError');
 export const UpstreamError = define('ROAM_ERR_UPSTREAM', 'UpstreamError');
 export const OverloadedError = define('ROAM_ERR_OVERLOADED', 'OverloadedError');
+export const NoLeaderError = define('ROAM_ERR_NO_LEADER', 'NoLeaderError');
 export const InternalError = define('ROAM_ERR_INTERNAL', 'InternalError');
 
 /** Wraps anything thrown into a RoamError so every reply and log line carries a code. */

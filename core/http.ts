@@ -82,3 +82,9 @@ export function closeServer(server: Server, graceful: boolean): Promise<void> {
     else server.closeAllConnections();
   });
 }
+
+/**
+ * Answered 204 by every proxy and host without touching anything else: other nodes' network probes time a
+ * request to it over a kept-alive connection (one round trip, through the network relay when there is one).
+ */
+export const PROBE_PATH = '/.roam/ping';

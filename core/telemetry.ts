@@ -3,8 +3,10 @@
 // OTLP/HTTP only when the standard OTEL_* variables name an endpoint; otherwise no tracer provider is
 // registered and the API's spans are no-ops, which costs next to nothing on the request path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 
 export interface Telemetry {
@@ -19,12 +21,26 @@ function tracesConfigured(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
+/** Metrics also go out over OTLP/HTTP when an endpoint is named (every OTEL_METRIC_EXPORT_INTERVAL, 60 s). */
+function otlpMetricsConfigured(env: NodeJS.ProcessEnv): boolean {
+  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_METRICS_EXPORTER === 'none') return false;
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+}
+
 export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): Telemetry {
   const prometheus = new PrometheusExporter({ preventServerStart: true });
   const tracing = tracesConfigured(env);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? serviceName,
-    metricReaders: [prometheus],
+    metricReaders: otlpMetricsConfigured(env)
+      ? [
+          prometheus,
+          new PeriodicExportingMetricReader({
+            exporter: new OTLPMetricExporter(),
+            exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 60_000,
+          }),
+        ]
+      : [prometheus],
     instrumentations: [],
     // NodeSDK builds exporters from OTEL_* itself when none is given; without an endpoint that would be a
     // default localhost exporter, so tracing is switched off explicitly instead.

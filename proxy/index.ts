@@ -3,6 +3,7 @@ export { AdminServer, proxyStats } from './admin.ts';
 export { loadRouteFile } from './config-file.ts';
 export {
   DEFAULT_PROXY_LIMITS,
+  LOCAL_INVOKE_BASE,
   MESH_CALL_PREFIX,
   type ProxyLimits,
   type ProxyOptions,

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Client, Pool } from 'undici';
 import {
+  EndpointNotActiveError,
   NotFoundError,
   PayloadTooLargeError,
   type RoamError,
@@ -14,6 +15,8 @@ import {
   UpstreamError,
 } from '../core/errors.ts';
 import { Histogram } from '../core/histogram.ts';
+import { PROBE_PATH } from '../core/http.ts';
+import { networkConnector } from '../core/network.ts';
 import type {
   CallContext,
   EndpointRequest,
@@ -33,6 +36,7 @@ import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
 import { TargetStates } from './target-state.ts';
 import {
   endSpan,
+  type RequestRecorder,
   recordServerDuration,
   startServerSpan,
   telemetryLayer,
@@ -68,10 +72,18 @@ export interface ProxyOptions {
   /** The embedded in-process host, if this proxy runs endpoints itself. */
   host?: WasmHost;
   limits?: Partial<ProxyLimits>;
+  /** Told about every request clients send (the profiler); none when profiling is off. */
+  recorder?: RequestRecorder;
 }
 
 /** Calls from standalone hosts to endpoints by name arrive under this reserved prefix. */
 export const MESH_CALL_PREFIX = '/.roam/call/';
+/**
+ * Other proxies reach the endpoints this proxy's embedded host runs here: served by that host only, never
+ * routed on (so no two proxies can bounce a request between them).
+ */
+export const LOCAL_INVOKE_BASE = '/.roam';
+export const LOCAL_INVOKE_PREFIX = `${LOCAL_INVOKE_BASE}/invoke/`;
 
 export interface EndpointStat {
   requests: number;
@@ -145,6 +157,7 @@ export class SidecarProxy {
   readonly targets = new TargetStates();
   readonly endpointStats = new Map<string, EndpointStat>();
   readonly passthroughStats = { requests: 0, errors: 0, latency: new Histogram() };
+  private readonly recorder: RequestRecorder | undefined;
   private table = RouteTable.empty();
   private readonly upstream: Pool | undefined;
   /**
@@ -165,8 +178,14 @@ export class SidecarProxy {
     this.id = options.id;
     this.limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };
     this.host = options.host;
+    this.recorder = options.recorder;
     this.upstream = options.upstream
-      ? new Pool(options.upstream, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 })
+      ? new Pool(options.upstream, {
+          connections: 128,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          connect: networkConnector(),
+        })
       : undefined;
     this.upstreamH2 = options.upstream
       ? new Client(options.upstream, { allowH2: true, h2Options: { useH2c: true }, keepAliveTimeout: 30_000 })
@@ -215,11 +234,12 @@ export class SidecarProxy {
     return this.listener.listen(port, host);
   }
 
-  private hostPool(url: string): Pool {
-    let pool = this.hostPools.get(url);
+  /** One keep-alive pool per origin (a target URL may carry a path prefix, e.g. another proxy's `/.roam`). */
+  private hostPool(origin: string): Pool {
+    let pool = this.hostPools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(url, { connections: 64, keepAliveTimeout: 30_000 });
-      this.hostPools.set(url, pool);
+      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, connect: networkConnector() });
+      this.hostPools.set(origin, pool);
     }
     return pool;
   }
@@ -228,7 +248,7 @@ export class SidecarProxy {
    * Builds and swaps in a new route table. Local endpoints are activated (compiled, warmed) on the embedded
    * host first, so the new table never points at something that is not ready (make before break).
    */
-  async applyRoutes(config: RouteConfig): Promise<RouteTable> {
+  async applyRoutes(config: RouteConfig, options: { unloadLocal?: boolean } = {}): Promise<RouteTable> {
     const next = RouteTable.build(config);
     for (const name of next.endpointNames()) {
       const ep = next.endpoint(name)!;
@@ -239,8 +259,9 @@ export class SidecarProxy {
     }
     const previous = this.table;
     this.table = next;
-    // Break after make: unload local endpoints the new table no longer runs here.
-    if (this.host) {
+    // Break after make: unload local endpoints the new table no longer runs here (unless the control plane's
+    // assignments decide what the embedded host runs).
+    if (this.host && options.unloadLocal !== false) {
       for (const name of previous.endpointNames()) {
         const stillLocal = next.endpoint(name)?.targets.some((t) => t.spec.kind === 'local');
         if (!stillLocal && this.host.isActive(name)) void this.host.deactivate(name).catch(() => {});
@@ -289,8 +310,13 @@ export class SidecarProxy {
     let route: Route | undefined;
     let name: string | undefined;
     let endpointPath = path;
-    if (path.startsWith(MESH_CALL_PREFIX)) {
-      const rest = path.slice(MESH_CALL_PREFIX.length);
+    if (path === PROBE_PATH) {
+      (res as ServerResponse).writeHead(204).end();
+      return;
+    }
+    const localOnly = path.startsWith(LOCAL_INVOKE_PREFIX);
+    if (localOnly || path.startsWith(MESH_CALL_PREFIX)) {
+      const rest = path.slice((localOnly ? LOCAL_INVOKE_PREFIX : MESH_CALL_PREFIX).length);
       const slash = rest.indexOf('/');
       name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
       endpointPath = slash < 0 ? '/' : rest.slice(slash);
@@ -320,7 +346,7 @@ export class SidecarProxy {
     try {
       status =
         name !== undefined
-          ? await this.serveEndpoint(req, res, table, route, name, endpointPath, query, ctx)
+          ? await this.serveEndpoint(req, res, table, route, name, endpointPath, query, ctx, localOnly)
           : await this.passthrough(req, res, ctx);
       endSpan(span, status);
     } catch (err) {
@@ -353,7 +379,15 @@ export class SidecarProxy {
     const result = await forward(grpc ? this.upstreamH2! : this.upstream, req, res, traceparent);
     const s = this.passthroughStats;
     s.requests++;
-    s.latency.record(performance.now() - start);
+    const ms = performance.now() - start;
+    s.latency.record(ms);
+    this.recorder?.passthroughRequest(
+      req.url ?? '/',
+      result.error ? 502 : result.status,
+      ms,
+      Number(req.headers['content-length']) || 0,
+      result.responseBytes,
+    );
     if (result.error) {
       s.errors++;
       throw new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
@@ -370,12 +404,17 @@ export class SidecarProxy {
     path: string,
     query: string,
     ctx: Context,
+    localOnly: boolean,
   ): Promise<number> {
     const stat = this.stat(name);
     stat.requests++;
     const start = performance.now();
+    let status = 0;
+    let bytesIn = 0;
+    let bytesOut = 0;
     try {
       const body = await readBody(req, this.limits.maxBodyBytes, name);
+      bytesIn = body.length;
       const incoming = req.headers.traceparent;
       const request: EndpointRequest = {
         method: req.method ?? 'GET',
@@ -384,15 +423,10 @@ export class SidecarProxy {
         headers: requestHeaders(req.rawHeaders),
         body,
       };
-      const out = await this.invoke(
-        table,
-        route,
-        name,
-        request,
-        typeof incoming === 'string' ? incoming : undefined,
-        ctx,
-        res,
-      );
+      const traceparent = typeof incoming === 'string' ? incoming : undefined;
+      const out = localOnly
+        ? await this.invokeLocal(name, request, traceparent)
+        : await this.invoke(table, route, name, request, traceparent, ctx, res);
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of out.headers) {
         if (HOP_BY_HOP_OUT.has(k)) continue;
@@ -403,15 +437,33 @@ export class SidecarProxy {
       (res as ServerResponse).writeHead(out.status, headers);
       res.end(out.body);
       stat.byCode[out.status] = (stat.byCode[out.status] ?? 0) + 1;
+      status = out.status;
+      bytesOut = out.body.length;
       return out.status;
     } catch (err) {
       stat.errors++;
       const e = toRoamError(err, name);
       stat.byCode[e.code] = (stat.byCode[e.code] ?? 0) + 1;
+      status = e.status;
       throw e;
     } finally {
-      stat.latency.record(performance.now() - start);
+      const ms = performance.now() - start;
+      stat.latency.record(ms);
+      // Only requests from clients (a matched route): calls between endpoints and other proxies' forwarded
+      // invocations are measured where they start.
+      if (route && this.recorder) {
+        const legacy = table.endpoint(name)?.targets.every((t) => t.spec.kind === 'upstream') === true;
+        this.recorder.endpointRequest(name, legacy, status, ms, bytesIn, bytesOut);
+      }
     }
+  }
+
+  private invokeLocal(name: string, req: EndpointRequest, traceparent: string | undefined) {
+    if (!this.host)
+      throw new EndpointNotActiveError(`endpoint "${name}" is not active here: this proxy embeds no host`, {
+        endpoint: name,
+      });
+    return this.host.invoke(name, req, traceparent);
   }
 
   private invoke(

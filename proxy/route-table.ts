@@ -220,7 +220,12 @@ export function pickTarget(
 ): Target | undefined {
   let total = 0;
   for (const t of ep.targets) if (!skip(t)) total += t.spec.weight;
-  if (total <= 0) return undefined;
+  if (total <= 0) {
+    // Only standbys (weight 0) are left: they take attempts no weighted target can, e.g. the old replicas of
+    // an endpoint just moved, while the new one fails.
+    const standby = ep.targets.filter((t) => !skip(t));
+    return standby[Math.floor(rand * standby.length)];
+  }
   let x = rand * total;
   for (const t of ep.targets) {
     if (skip(t)) continue;

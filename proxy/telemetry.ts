@@ -130,3 +130,25 @@ export function telemetryLayer(routeVersion: () => number): Layer {
     }
   };
 }
+
+/**
+ * What the proxy tells a profiler about each request its clients sent (profiler/recorder.ts implements it):
+ * routed endpoint requests, and legacy traffic passed through to the service. Absent when profiling is off.
+ */
+export interface RequestRecorder {
+  endpointRequest(
+    endpoint: string,
+    legacy: boolean,
+    status: number,
+    ms: number,
+    requestBytes: number,
+    responseBytes: number,
+  ): void;
+  passthroughRequest(
+    url: string,
+    status: number,
+    ms: number,
+    requestBytes: number,
+    responseBytes: number,
+  ): void;
+}

@@ -9,8 +9,20 @@ import type { Dispatch, EndpointCall } from './dispatch.ts';
 export interface Transports {
   local: WasmHost | undefined;
   upstream: Pool;
-  /** A pool per standalone host, made on first use. */
-  hostPool(url: string): Pool;
+  /** A pool per origin of standalone hosts (and other proxies' embedded hosts), made on first use. */
+  hostPool(origin: string): Pool;
+}
+
+/** A target URL split into the pool's origin and the path prefix invocations go under. */
+const targetBases = new Map<string, { origin: string; prefix: string }>();
+function targetBase(url: string): { origin: string; prefix: string } {
+  let base = targetBases.get(url);
+  if (base === undefined) {
+    const u = new URL(url);
+    base = { origin: u.origin, prefix: u.pathname.replace(/\/$/, '') };
+    targetBases.set(url, base);
+  }
+  return base;
 }
 
 function outboundHeaders(call: EndpointCall): Record<string, string> {
@@ -72,13 +84,15 @@ export function transport(t: Transports): Dispatch {
         if (!t.local)
           throw new UpstreamError('this proxy has no embedded host', { endpoint: call.endpoint.name });
         return t.local.invoke(call.endpoint.name, call.req, call.traceparent);
-      case 'host':
+      case 'host': {
+        const base = targetBase(target.url);
         return send(
-          t.hostPool(target.url),
-          `/invoke/${encodeURIComponent(call.endpoint.name)}${call.req.path}${q}`,
+          t.hostPool(base.origin),
+          `${base.prefix}/invoke/${encodeURIComponent(call.endpoint.name)}${call.req.path}${q}`,
           call,
           'host',
         );
+      }
       case 'upstream':
         return send(t.upstream, `${call.req.path}${q}`, call, 'upstream');
     }

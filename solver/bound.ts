@@ -1,8 +1,11 @@
-// A lower bound by Lagrangian relaxation, with no LP solver: prices on each host's CPU and memory decouple the
-// agents (subgradient steps move them), and each call pair's cost is split between its two agents by
-// multipliers moved by block-coordinate ascent (MPLP, Globerson & Jaakkola 2007), which reaches the bound of
-// the pair linearisation's LP relaxation far faster than subgradient steps do. Every iterate is a valid bound;
-// the best is kept with the priced assignment it came with, a starting point for repair. Pure: clock injected.
+// A lower bound by Lagrangian relaxation, with no LP solver. Hosts that are interchangeable for every endpoint
+// (same zone, same policy verdicts) form a class; prices on each class's total CPU and memory decouple the
+// agents (a relaxation of the per-host limits: any placement within them is within the totals). Each call
+// pair's cost is split between its two agents by multipliers moved by block-coordinate ascent (MPLP, Globerson &
+// Jaakkola 2007), which reaches the bound of the pair linearisation's LP relaxation far faster than subgradient
+// steps do. A replicated endpoint's replicas are charged to its agents in equal shares (a replica host serves at
+// least each agent routed there, so the shares never exceed the replicas' real cost). Every iterate is a valid
+// bound; the best is kept with the priced choices it came with, a starting point for repair. Pure: clock injected.
 import { agentAllowed, type Instance, pairCost } from './compile.ts';
 import type { Prices } from './problem.ts';
 
@@ -10,54 +13,217 @@ export interface BoundResult {
   bound: number;
   /** Each agent's cheapest priced host at the best iterate (may break capacity). */
   assignment: Int32Array;
+  /** A x Z: each agent's priced cost per zone with its calls' shares, at the best iterate (Infinity: not allowed). */
+  belief: Float64Array;
   prices: Prices;
 }
 
-const shapeOf = (x: Instance) => `${x.A}:${x.P}:${x.H}:${x.Z}`;
+/** Hosts grouped into classes that no endpoint can tell apart, with their summed capacity. */
+interface Classes {
+  C: number;
+  hostClass: Int32Array;
+  classZone: Int32Array;
+  cpu: Float64Array;
+  mem: Float64Array;
+  /** E x C: cheapest migration cost of a replica in the class (0 if the endpoint runs on one of its hosts). */
+  move: Float64Array;
+  /** E x C: whether the endpoint may run there. */
+  allowed: Uint8Array;
+  /** Hosts of each class. */
+  hosts: number[][];
+}
+
+function classesOf(x: Instance): Classes {
+  const { E, H } = x;
+  const key = new Map<string, number>();
+  const hostClass = new Int32Array(H);
+  const classZone: number[] = [];
+  const hosts: number[][] = [];
+  for (let h = 0; h < H; h++) {
+    const bits = new Uint8Array(E);
+    for (let e = 0; e < E; e++) bits[e] = x.allowed[e * H + h]!;
+    const k = `${x.hostZone[h]}:${bits.join('')}`;
+    let c = key.get(k);
+    if (c === undefined) {
+      c = classZone.length;
+      key.set(k, c);
+      classZone.push(x.hostZone[h]!);
+      hosts.push([]);
+    }
+    hostClass[h] = c;
+    hosts[c]!.push(h);
+  }
+  const C = classZone.length;
+  const cpu = new Float64Array(C);
+  const mem = new Float64Array(C);
+  const move = new Float64Array(E * C).fill(Number.POSITIVE_INFINITY);
+  const allowed = new Uint8Array(E * C);
+  for (let h = 0; h < H; h++) {
+    const c = hostClass[h]!;
+    cpu[c] = cpu[c]! + x.capCpu[h]!;
+    mem[c] = mem[c]! + x.capMem[h]!;
+    for (let e = 0; e < E; e++) {
+      allowed[e * C + c] = x.allowed[e * H + h]!;
+      const m = x.current[e * H + h] ? 0 : x.moveCost[e]!;
+      if (m < move[e * C + c]!) move[e * C + c] = m;
+    }
+  }
+  return { C, hostClass, classZone: Int32Array.from(classZone), cpu, mem, move, allowed, hosts };
+}
+
+const shapeOf = (x: Instance, C: number) => `${x.A}:${x.P}:${x.H}:${x.Z}:${C}`;
+
+/** Most passes of exact price line searches between two MPLP sweeps (fewer once no price moves). */
+const PRICE_PASSES = 5;
 
 export function lagrangianBound(
   x: Instance,
-  upper: number,
   now: () => number,
   deadline: number,
   warm?: Prices,
   maxIterations = 1000,
 ): BoundResult {
-  const { A, H, Z, P } = x;
-  const reuse = warm?.shape === shapeOf(x);
-  const lambda = Float64Array.from(reuse ? warm.cpu : new Array<number>(H).fill(0));
-  const mu = Float64Array.from(reuse ? warm.memory : new Array<number>(H).fill(0));
+  const { A, Z, P } = x;
+  const ZZ = Z * Z;
+  const k = classesOf(x);
+  const C = k.C;
+  const shape = shapeOf(x, C);
+  const reuse = warm?.shape === shape;
+  const lambda = Float64Array.from(reuse ? warm.cpu : new Array<number>(C).fill(0));
+  const mu = Float64Array.from(reuse ? warm.memory : new Array<number>(C).fill(0));
   const phi = Float64Array.from(reuse ? warm.pairs : new Array<number>(P * 2 * Z).fill(0));
-  // Memory and migration count once per replica: for agents of replicated endpoints they are left out, which
-  // only lowers the bound (both are non-negative), so it stays valid.
-  const single = Uint8Array.from(x.agentEndpoint, (e) => (x.agentsOf[e]!.length === 1 ? 1 : 0));
-  const unary = new Float64Array(A * Z); // priced own cost, cheapest host per zone
-  const unaryHost = new Int32Array(A * Z);
+  const share = Float64Array.from(x.agentEndpoint, (e) => 1 / x.agentsOf[e]!.length);
+  const table = new Float64Array(P * ZZ);
+  for (let p = 0; p < P; p++)
+    for (let s = 0; s < Z; s++) for (let t = 0; t < Z; t++) table[p * ZZ + s * Z + t] = pairCost(x, p, s, t);
+  // Per agent and class: the CPU and memory it would charge there, and its priced cost (Infinity: not allowed).
+  const cpuUse = new Float64Array(A * C);
+  const memUse = new Float64Array(A * C);
+  const classCost = new Float64Array(A * C).fill(Number.POSITIVE_INFINITY);
+  for (let a = 0; a < A; a++) {
+    const e = x.agentEndpoint[a]!;
+    for (let c = 0; c < C; c++) {
+      if (!k.allowed[e * C + c]) continue;
+      const z = k.classZone[c]!;
+      const i = a * C + c;
+      cpuUse[i] = x.load[a * Z + z]!;
+      memUse[i] = share[a]! * x.memory[e]!;
+      classCost[i] =
+        x.zoneCost[a * Z + z]! +
+        share[a]! * k.move[e * C + c]! +
+        lambda[c]! * cpuUse[i]! +
+        mu[c]! * memUse[i]!;
+    }
+  }
   const phiSum = new Float64Array(A * Z);
-  for (let k = 0; k < P; k++)
+  for (let p = 0; p < P; p++)
     for (let z = 0; z < Z; z++) {
-      const ia = x.pairA[k]! * Z + z;
-      const ib = x.pairB[k]! * Z + z;
-      phiSum[ia] = phiSum[ia]! + phi[2 * k * Z + z]!;
-      phiSum[ib] = phiSum[ib]! + phi[(2 * k + 1) * Z + z]!;
+      const ia = x.pairA[p]! * Z + z;
+      const ib = x.pairB[p]! * Z + z;
+      phiSum[ia] = phiSum[ia]! + phi[2 * p * Z + z]!;
+      phiSum[ib] = phiSum[ib]! + phi[(2 * p + 1) * Z + z]!;
     }
 
-  const price = () => {
-    unary.fill(Number.POSITIVE_INFINITY);
-    for (let a = 0; a < A; a++) {
-      const e = x.agentEndpoint[a]!;
-      const mem = single[a] ? x.memory[e]! : 0;
-      for (let h = 0; h < H; h++) {
-        if (!agentAllowed(x, a, h)) continue;
-        const z = x.hostZone[h]!;
-        const move = single[a] && x.current[e * H + h] === 0 ? x.moveCost[e]! : 0;
-        const c = x.zoneCost[a * Z + z]! + move + lambda[h]! * x.load[a * Z + z]! + mu[h]! * mem;
-        if (c < unary[a * Z + z]!) {
-          unary[a * Z + z] = c;
-          unaryHost[a * Z + z] = h;
-        }
+  // Each agent's cheapest and second cheapest class with the call shares, kept up to date by the line searches.
+  const first = new Float64Array(A);
+  const firstClass = new Int32Array(A);
+  const second = new Float64Array(A);
+  const secondClass = new Int32Array(A);
+  const rank = (a: number) => {
+    let b1 = Number.POSITIVE_INFINITY;
+    let b2 = Number.POSITIVE_INFINITY;
+    let c1 = -1;
+    let c2 = -1;
+    for (let c = 0; c < C; c++) {
+      const v = classCost[a * C + c]! + phiSum[a * Z + k.classZone[c]!]!;
+      if (v < b1) {
+        b2 = b1;
+        c2 = c1;
+        b1 = v;
+        c1 = c;
+      } else if (v < b2) {
+        b2 = v;
+        c2 = c;
       }
     }
+    first[a] = b1;
+    firstClass[a] = c1;
+    second[a] = b2;
+    secondClass[a] = c2;
+  };
+  /** Keeps the ranking after agent a's cost in class c changed to v, rescanning only when it must. */
+  const rerank = (a: number, c: number, v: number) => {
+    if (firstClass[a] === c) {
+      if (v <= second[a]!) first[a] = v;
+      else rank(a);
+    } else if (v < first[a]!) {
+      second[a] = first[a]!;
+      secondClass[a] = firstClass[a]!;
+      first[a] = v;
+      firstClass[a] = c;
+    } else if (secondClass[a] === c) {
+      if (v <= second[a]!) second[a] = v;
+      else rank(a);
+    } else if (v < second[a]!) {
+      second[a] = v;
+      secondClass[a] = c;
+    }
+  };
+
+  const breaks = new Float64Array(A);
+  const weights = new Float64Array(A);
+  /**
+   * The price of one class's CPU (or memory) that maximises the bound with every other multiplier fixed: each
+   * agent leaves the class once the price makes its next best class cheaper, and the best price is where the
+   * agents still there first exceed the capacity (the bound is concave and piecewise linear in it).
+   */
+  const lineSearch = (c: number, use: Float64Array, prices: Float64Array, capacity: number): boolean => {
+    const old = prices[c]!;
+    let forced = 0;
+    let n = 0;
+    let highest = 0;
+    for (let a = 0; a < A; a++) {
+      const w = use[a * C + c]!;
+      if (w <= 0 || classCost[a * C + c] === Number.POSITIVE_INFINITY) continue;
+      const own = classCost[a * C + c]! + phiSum[a * Z + k.classZone[c]!]! - old * w;
+      const other = firstClass[a] === c ? second[a]! : first[a]!;
+      if (other === Number.POSITIVE_INFINITY) {
+        forced += w;
+        continue;
+      }
+      const b = (other - own) / w;
+      if (b <= 0) continue;
+      breaks[n] = b;
+      weights[n] = w;
+      n++;
+      if (b > highest) highest = b;
+    }
+    const price =
+      forced > capacity ? Math.max(old, highest) : weightedThreshold(breaks, weights, n, capacity - forced);
+    if (Math.abs(price - old) <= 1e-12 * Math.max(1, old)) return false;
+    prices[c] = price;
+    for (let a = 0; a < A; a++) {
+      const i = a * C + c;
+      if (use[i]! > 0 && classCost[i] !== Number.POSITIVE_INFINITY) {
+        classCost[i] = classCost[i]! + (price - old) * use[i]!;
+        rerank(a, c, classCost[i]! + phiSum[a * Z + k.classZone[c]!]!);
+      }
+    }
+    return true;
+  };
+
+  const unary = new Float64Array(A * Z); // priced own cost, cheapest class per zone
+  const unaryClass = new Int32Array(A * Z);
+  const toZones = () => {
+    unary.fill(Number.POSITIVE_INFINITY);
+    for (let a = 0; a < A; a++)
+      for (let c = 0; c < C; c++) {
+        const z = k.classZone[c]!;
+        if (classCost[a * C + c]! < unary[a * Z + z]!) {
+          unary[a * Z + z] = classCost[a * C + c]!;
+          unaryClass[a * Z + z] = c;
+        }
+      }
   };
 
   const alpha = new Float64Array(Z);
@@ -65,107 +231,162 @@ export function lagrangianBound(
   /** One MPLP sweep over the pairs; returns the sum of the pair terms' minima (>= 0 after an update). */
   const sweep = (): number => {
     let rest = 0;
-    for (let k = 0; k < P; k++) {
-      const a = x.pairA[k]!;
-      const b = x.pairB[k]!;
-      const fa = 2 * k * Z;
-      const fb = (2 * k + 1) * Z;
+    for (let p = 0; p < P; p++) {
+      const a = x.pairA[p]!;
+      const b = x.pairB[p]!;
+      const fa = 2 * p * Z;
+      const fb = (2 * p + 1) * Z;
+      const base = p * ZZ;
       for (let z = 0; z < Z; z++) {
         alpha[z] = unary[a * Z + z]! + phiSum[a * Z + z]! - phi[fa + z]!;
         beta[z] = unary[b * Z + z]! + phiSum[b * Z + z]! - phi[fb + z]!;
       }
       for (let s = 0; s < Z; s++) {
         let m = Number.POSITIVE_INFINITY;
-        for (let t = 0; t < Z; t++) m = Math.min(m, pairCost(x, k, s, t) + beta[t]!);
+        for (let t = 0; t < Z; t++) {
+          const v = table[base + s * Z + t]! + beta[t]!;
+          if (v < m) m = v;
+        }
         const v = Number.isFinite(alpha[s]!) && Number.isFinite(m) ? (m - alpha[s]!) / 2 : 0;
         phiSum[a * Z + s] = phiSum[a * Z + s]! + v - phi[fa + s]!;
         phi[fa + s] = v;
       }
       for (let t = 0; t < Z; t++) {
         let m = Number.POSITIVE_INFINITY;
-        for (let s = 0; s < Z; s++) m = Math.min(m, pairCost(x, k, s, t) + alpha[s]!);
+        for (let s = 0; s < Z; s++) {
+          const v = table[base + s * Z + t]! + alpha[s]!;
+          if (v < m) m = v;
+        }
         const v = Number.isFinite(beta[t]!) && Number.isFinite(m) ? (m - beta[t]!) / 2 : 0;
         phiSum[b * Z + t] = phiSum[b * Z + t]! + v - phi[fb + t]!;
         phi[fb + t] = v;
       }
       let least = Number.POSITIVE_INFINITY;
-      for (let s = 0; s < Z; s++)
+      for (let s = 0; s < Z; s++) {
+        if (!Number.isFinite(alpha[s]!)) continue;
         for (let t = 0; t < Z; t++) {
-          if (!Number.isFinite(alpha[s]!) || !Number.isFinite(beta[t]!)) continue;
-          least = Math.min(least, pairCost(x, k, s, t) - phi[fa + s]! - phi[fb + t]!);
+          if (!Number.isFinite(beta[t]!)) continue;
+          const v = table[base + s * Z + t]! - phi[fa + s]! - phi[fb + t]!;
+          if (v < least) least = v;
         }
+      }
       rest += Number.isFinite(least) ? least : 0;
     }
     return rest;
   };
 
-  const assignment = new Int32Array(A);
-  const usedCpu = new Float64Array(H);
-  const usedMem = new Float64Array(H);
-  let best: BoundResult = {
-    bound: Number.NEGATIVE_INFINITY,
-    assignment: new Int32Array(A).fill(-1),
-    prices: { shape: shapeOf(x), cpu: [], memory: [], pairs: [] },
-  };
-  const gCpu = new Float64Array(H);
-  const gMem = new Float64Array(H);
-  let theta = 1;
-  let stale = 0;
+  // The best iterate, copied into buffers allocated once (the multipliers are large at scale).
+  let bestBound = Number.NEGATIVE_INFINITY;
+  const bestBelief = new Float64Array(A * Z);
+  const bestCls = new Int32Array(A);
+  const bestLambda = new Float64Array(C);
+  const bestMu = new Float64Array(C);
+  const bestPhi = new Float64Array(P * 2 * Z);
+  let settled = 0;
   // One iteration even past the deadline: any iterate is a valid bound, none is not.
-  for (let it = 0; it < maxIterations && theta >= 1e-5 && (it === 0 || now() < deadline); it++) {
-    price();
-    const rest = P > 0 ? sweep() : 0;
-    usedCpu.fill(0);
-    usedMem.fill(0);
-    let value = rest;
+  for (let it = 0; it < maxIterations && (it === 0 || now() < deadline); it++) {
+    for (let a = 0; a < A; a++) rank(a);
+    for (let pass = 0, moved = true; pass < PRICE_PASSES && moved; pass++) {
+      moved = false;
+      for (let c = 0; c < C; c++) {
+        moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;
+        moved = lineSearch(c, memUse, mu, k.mem[c]!) || moved;
+      }
+    }
+    toZones();
+    let value = P > 0 ? sweep() : 0;
     for (let a = 0; a < A; a++) {
-      let bz = 0;
       let bv = Number.POSITIVE_INFINITY;
-      for (let z = 0; z < Z; z++) {
-        const v = unary[a * Z + z]! + phiSum[a * Z + z]!;
-        if (v < bv) {
-          bv = v;
-          bz = z;
-        }
-      }
+      for (let z = 0; z < Z; z++) bv = Math.min(bv, unary[a * Z + z]! + phiSum[a * Z + z]!);
       value += bv;
-      const h = unaryHost[a * Z + bz]!;
-      assignment[a] = h;
-      usedCpu[h] = usedCpu[h]! + x.load[a * Z + bz]!;
-      if (single[a]) usedMem[h] = usedMem[h]! + x.memory[x.agentEndpoint[a]!]!;
     }
-    // Subgradients in shares of each host's capacity, so CPU (millicores) and memory (MiB) steps compare.
-    let norm = 0;
-    for (let h = 0; h < H; h++) {
-      value -= lambda[h]! * x.capCpu[h]! + mu[h]! * x.capMem[h]!;
-      gCpu[h] = (usedCpu[h]! - x.capCpu[h]!) / Math.max(1, x.capCpu[h]!);
-      gMem[h] = (usedMem[h]! - x.capMem[h]!) / Math.max(1, x.capMem[h]!);
-      // A price at zero only moves up: a slack host's negative subgradient is cut off.
-      if (lambda[h] === 0 && gCpu[h]! < 0) gCpu[h] = 0;
-      if (mu[h] === 0 && gMem[h]! < 0) gMem[h] = 0;
-      norm += gCpu[h]! ** 2 + gMem[h]! ** 2;
-    }
-    if (value > best.bound + 1e-9 * Math.abs(value)) {
-      best = {
-        bound: value,
-        assignment: Int32Array.from(assignment),
-        prices: { shape: shapeOf(x), cpu: [...lambda], memory: [...mu], pairs: [...phi] },
-      };
-      stale = 0;
-    } else if (++stale >= 10) {
-      theta /= 2;
-      stale = 0;
-    }
-    // Capacity not binding at these prices and the pair multipliers settled: nothing left to move.
-    if (norm === 0 && stale > 0) break;
-    if (norm > 0) {
-      // Polyak's step towards the best known placement's cost, in price x capacity units.
-      const step = (theta * Math.max(upper - value, 1e-9 * Math.abs(upper))) / norm;
-      for (let h = 0; h < H; h++) {
-        lambda[h] = Math.max(0, lambda[h]! + (step * gCpu[h]!) / Math.max(1, x.capCpu[h]!));
-        mu[h] = Math.max(0, mu[h]! + (step * gMem[h]!) / Math.max(1, x.capMem[h]!));
+    for (let c = 0; c < C; c++) value -= lambda[c]! * k.cpu[c]! + mu[c]! * k.mem[c]!;
+    const gained = value - bestBound;
+    if (gained > 0) {
+      bestBound = value;
+      for (let a = 0; a < A; a++) {
+        let bz = 0;
+        for (let z = 0; z < Z; z++) {
+          const i = a * Z + z;
+          bestBelief[i] = unary[i]! + phiSum[i]!;
+          if (bestBelief[i]! < bestBelief[a * Z + bz]!) bz = z;
+        }
+        bestCls[a] = unaryClass[a * Z + bz]!;
       }
+      bestLambda.set(lambda);
+      bestMu.set(mu);
+      bestPhi.set(phi);
+    }
+    // Settled: three rounds in a row moved the bound by less than a millionth.
+    settled = gained <= 1e-6 * Math.abs(value) ? settled + 1 : 0;
+    if (settled >= 3) break;
+  }
+  return {
+    bound: bestBound,
+    assignment: spread(x, k, bestCls),
+    belief: bestBelief,
+    prices: { shape, cpu: [...bestLambda], memory: [...bestMu], pairs: [...bestPhi] },
+  };
+}
+
+/**
+ * The largest break b such that the weights of the breaks >= b add up to more than `room` (0 if they never
+ * do): a weighted selection by three-way partitions, linear on average. Reorders the first n entries.
+ */
+export function weightedThreshold(
+  breaks: Float64Array,
+  weights: Float64Array,
+  n: number,
+  room: number,
+): number {
+  let lo = 0;
+  let hi = n;
+  let above = 0; // weight of the breaks known to be higher than any in [lo, hi)
+  while (lo < hi) {
+    const pivot = breaks[lo + ((hi - lo) >> 1)]!;
+    // [lo, gt) > pivot, [gt, i) == pivot, [lt, hi) < pivot
+    let gt = lo;
+    let i = lo;
+    let lt = hi;
+    while (i < lt) {
+      const b = breaks[i]!;
+      if (b > pivot) {
+        swap(breaks, weights, i++, gt++);
+      } else if (b < pivot) {
+        swap(breaks, weights, i, --lt);
+      } else i++;
+    }
+    let wGreater = 0;
+    for (let j = lo; j < gt; j++) wGreater += weights[j]!;
+    let wEqual = 0;
+    for (let j = gt; j < lt; j++) wEqual += weights[j]!;
+    if (above + wGreater > room) hi = gt;
+    else if (above + wGreater + wEqual > room) return pivot;
+    else {
+      above += wGreater + wEqual;
+      lo = lt;
     }
   }
-  return best;
+  return 0;
+}
+
+function swap(b: Float64Array, w: Float64Array, i: number, j: number): void {
+  const tb = b[i]!;
+  b[i] = b[j]!;
+  b[j] = tb;
+  const tw = w[i]!;
+  w[i] = w[j]!;
+  w[j] = tw;
+}
+
+/** Hosts for agents given their classes: each to the host of its class with the most CPU left. */
+function spread(x: Instance, k: Classes, cls: Int32Array): Int32Array {
+  const left = Float64Array.from(x.capCpu);
+  return Int32Array.from(cls, (c, a) => {
+    let best = k.hosts[c]![0]!;
+    for (const h of k.hosts[c]!) if (left[h]! > left[best]!) best = h;
+    if (!agentAllowed(x, a, best)) return -1;
+    left[best] = left[best]! - x.load[a * x.Z + x.hostZone[best]!]!;
+    return best;
+  });
 }

@@ -1,7 +1,7 @@
 // The problem compiled to flat tables the algorithms share. The unit of decision is an agent: a whole endpoint
 // when it runs on one host, or one origin site's share of a replicated endpoint. Hosts are grouped in zones
 // (same site and tier) because every cost but migration depends on the zone only, and zones are few.
-import { byteCost, cpuMs, disallowed } from './model.ts';
+import { byteCost, cpuMs } from './model.ts';
 import type { PlacementProblem } from './problem.ts';
 import { trafficByOrigin } from './traffic.ts';
 
@@ -90,9 +90,24 @@ export function compile(p: PlacementProblem): Instance {
   const allowed = new Uint8Array(E * H);
   const current = new Uint8Array(E * H);
   const hostIndex = new Map(p.hosts.map((h, j) => [h.id, j]));
+  const capabilities = p.hosts.map((h) => new Set(h.capabilities));
   p.endpoints.forEach((e, i) => {
+    // The checks of model.ts's disallowed(), without building its explanations: this runs E x H times.
+    const policy = e.policy;
+    const pinned = policy?.pinnedHosts ? new Set(policy.pinnedHosts) : undefined;
+    const unreachable = new Set<number>();
+    for (const a of e.stores)
+      storeById.get(a.store)!.rttMs.forEach((rtt, site) => {
+        if (rtt === null) unreachable.add(site);
+      });
     p.hosts.forEach((h, j) => {
-      allowed[i * H + j] = disallowed(p, e, h) === undefined ? 1 : 0;
+      const ok =
+        (pinned === undefined || pinned.has(h.id)) &&
+        (policy?.pinnedTier === undefined || h.tier === policy.pinnedTier) &&
+        !policy?.forbiddenTiers?.includes(h.tier) &&
+        (policy?.requires ?? []).every((c) => capabilities[j]!.has(c)) &&
+        !unreachable.has(h.site);
+      allowed[i * H + j] = ok ? 1 : 0;
     });
     for (const id of e.current ?? []) current[i * H + hostIndex.get(id)!] = 1;
   });

@@ -11,7 +11,10 @@ const listed = (names: string[]) =>
 export function obstacles(x: Instance, stuck: number[] = []): string[] {
   const p = x.problem;
   const reasons: string[] = [];
-  const allowedHosts = (e: number) => [...Array(x.H).keys()].filter((h) => x.allowed[e * x.H + h]);
+  const hostsOf = Array.from({ length: x.E }, (_, e) =>
+    [...Array(x.H).keys()].filter((h) => x.allowed[e * x.H + h]),
+  );
+  const allowedHosts = (e: number) => hostsOf[e]!;
   const load = (a: number, h: number) => x.load[a * x.Z + x.hostZone[h]!]!;
   const settled = new Set<number>();
 
@@ -44,19 +47,36 @@ export function obstacles(x: Instance, stuck: number[] = []): string[] {
   });
 
   // Groups: the endpoints confined to a set of hosts need, at the least, their cheapest load on those hosts.
-  const sets = new Map<string, number[]>();
-  for (let e = 0; e < x.E; e++) if (!settled.has(e)) sets.set(allowedHosts(e).join(','), allowedHosts(e));
-  for (const hosts of sets.values()) {
+  // Endpoints with the same allowed hosts are summed once, then each set collects the sets inside it.
+  const sets = new Map<string, { hosts: number[]; members: number[]; cpu: number; mem: number }>();
+  for (let e = 0; e < x.E; e++) {
+    if (settled.has(e)) continue;
+    const key = allowedHosts(e).join(',');
+    let set = sets.get(key);
+    if (!set) {
+      set = { hosts: allowedHosts(e), members: [], cpu: 0, mem: 0 };
+      sets.set(key, set);
+    }
+    set.members.push(e);
+    for (const a of x.agentsOf[e]!) {
+      let least = Number.POSITIVE_INFINITY;
+      for (const h of set.hosts) least = Math.min(least, load(a, h));
+      set.cpu += least;
+    }
+    set.mem += x.memory[e]!;
+  }
+  for (const { hosts } of sets.values()) {
     const inSet = new Set(hosts);
-    const members = [...Array(x.E).keys()].filter(
-      (e) => !settled.has(e) && allowedHosts(e).every((h) => inSet.has(h)),
-    );
+    const members: number[] = [];
     let cpu = 0;
     let mem = 0;
-    for (const e of members) {
-      for (const a of x.agentsOf[e]!) cpu += Math.min(...hosts.map((h) => load(a, h)));
-      mem += x.memory[e]!;
+    for (const inner of sets.values()) {
+      if (!inner.hosts.every((h) => inSet.has(h))) continue;
+      members.push(...inner.members);
+      cpu += inner.cpu;
+      mem += inner.mem;
     }
+    members.sort((a, b) => a - b);
     const capCpu = hosts.reduce((s, h) => s + Math.max(0, x.capCpu[h]!), 0);
     const capMem = hosts.reduce((s, h) => s + Math.max(0, x.capMem[h]!), 0);
     const shown = listed(members.map((e) => p.endpoints[e]!.id));

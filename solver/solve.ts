@@ -9,7 +9,7 @@ import { lagrangianBound } from './bound.ts';
 import { compile, type Instance } from './compile.ts';
 import { InfeasibleError, SolverBackendError } from './errors.ts';
 import { columnsOf, formulate, milpSize } from './formulation.ts';
-import { greedy, improve } from './heuristic.ts';
+import { fromBeliefs, greedy, improve } from './heuristic.ts';
 import { obstacles } from './infeasible.ts';
 import { evaluate } from './model.ts';
 import { fromPlacement, toPlacement } from './placement.ts';
@@ -29,8 +29,11 @@ export interface SolveOptions {
   now?: () => number;
 }
 
-/** MILP sizes (columns, see milpSize) up to which each backend is the default; measured in docs/solver.md. */
-export const AUTO_LIMITS = { lpSolver: 150, highs: 1000, relaxation: 10_000 };
+/**
+ * MILP sizes (columns, see milpSize) up to which each exact backend is the default; past them the heuristic,
+ * which reaches the LP relaxation's bound sooner than HiGHS solves the LP (measured in docs/solver.md).
+ */
+export const AUTO_LIMITS = { lpSolver: 150, highs: 1000 };
 
 /** The exact backends stop at this relative gap. */
 const MIP_GAP = 1e-6;
@@ -39,7 +42,6 @@ export function chooseBackend(x: Instance): Exclude<Backend, 'auto'> {
   const size = milpSize(x);
   if (size <= AUTO_LIMITS.lpSolver) return 'lp-solver';
   if (size <= AUTO_LIMITS.highs) return 'highs';
-  if (size <= AUTO_LIMITS.relaxation) return 'highs-relaxation';
   return 'heuristic';
 }
 
@@ -47,45 +49,59 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   const now = options.now ?? (() => performance.now());
   const started = now();
   const budget = options.timeLimitMs ?? 1000;
-  const deadline = started + budget;
   const at = (share: number) => started + budget * share;
   validate(p);
+  const compiling = now();
   const x = compile(p);
+  // Converting and costing the answer at the end takes about as long as compiling did: kept off the search.
+  const searchEnd = Math.min(at(0.96), started + budget - (now() - compiling));
   const blocked = obstacles(x);
   if (blocked.length > 0) throw new InfeasibleError(blocked);
   const backend =
     options.backend === undefined || options.backend === 'auto' ? chooseBackend(x) : options.backend;
   const notes: string[] = [];
 
-  // The start: greedy (kept from the previous placement where it still fits), then local search.
+  // The start: greedy (kept from the previous placement where it still fits). Warm, it is the start to search
+  // from; cold, it is a fallback, searched last, and the search starts from the placement decoded from the bound.
   const start = options.previous ? fromPlacement(x, options.previous.placement) : undefined;
   const first = greedy(x, start);
-  let best: State | undefined = feasible(first) ?? feasible(greedy(x, start, true));
+  const fallback = feasible(first) ?? feasible(greedy(x, start, true));
+  let best: State | undefined = fallback;
   const stuck = first.unplaced();
   const exact = backend === 'lp-solver' || backend === 'highs';
-  if (best) improve(best, now, at(backend === 'heuristic' ? 0.3 : 0.1));
+  if (best && options.previous) improve(best, now, at(0.5));
   let bound = Number.NEGATIVE_INFINITY;
   let prices: Prices | undefined;
   let optimal = false;
 
-  const lagrangian = (until: number) => {
-    const r = lagrangianBound(
-      x,
-      best?.total() ?? Number.POSITIVE_INFINITY,
-      now,
-      until,
-      options.previous?.prices,
-    );
+  /**
+   * The Lagrangian bound, and the placement decoded from its priced beliefs as a second start (not on a warm
+   * re-solve: the previous placement is the better start there, and the budget is short).
+   */
+  const lagrangian = (until: number, searchUntil: number) => {
+    const r = lagrangianBound(x, now, until, options.previous?.prices);
     bound = Math.max(bound, r.bound);
     prices = r.prices;
-    return r;
+    if (options.previous) return;
+    const decoded = feasible(fromBeliefs(x, r.belief, r.prices.pairs));
+    if (decoded) improve(decoded, now, searchUntil);
+    best = cheaper(fallback, decoded);
+    // Smaller instances have time left to search from the other decoding order and from the greedy too; the
+    // cheapest stands.
+    if (now() < searchUntil) {
+      const chained = feasible(fromBeliefs(x, r.belief, r.prices.pairs, true));
+      if (chained) improve(chained, now, searchUntil);
+      best = cheaper(best, chained);
+    }
+    if (fallback && now() < searchUntil) improve(fallback, now, searchUntil);
+    best = cheaper(best, fallback);
   };
 
   if (exact) {
-    // A bound of its own first (cheap at these sizes), in case the backend stops without a proof.
-    lagrangian(at(0.3));
+    // A bound and a start of its own first (cheap at these sizes), in case the backend stops without a proof.
+    lagrangian(at(0.1), at(0.15));
     const m = formulate(x, true);
-    const limit = Math.max(1, deadline - now());
+    const limit = Math.max(1, searchEnd - now());
     const r = await runBackend(backend, () =>
       backend === 'lp-solver'
         ? solveWithLpSolver(m, limit, now)
@@ -103,8 +119,8 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     optimal = r.status === 'optimal';
     if (!optimal) notes.push(`${backend} stopped at its time limit without proving optimality`);
   } else if (backend === 'highs-relaxation') {
-    // The Lagrangian bound first: it stands if the LP does not finish in time.
-    lagrangian(at(0.2));
+    // The Lagrangian bound and its placement first: they stand if the LP does not finish in time.
+    lagrangian(at(0.2), at(0.3));
     const m = formulate(x, false);
     const r = await runBackend(backend, () =>
       solveWithHighs(m, { relax: true, timeLimitMs: Math.max(1, at(0.8) - now()), gap: MIP_GAP }),
@@ -114,22 +130,14 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     if (r.values && r.bound !== undefined) {
       bound = Math.max(bound, r.bound - 1e-9 * Math.abs(r.bound));
       const rounded = round(x, m, r.values);
-      if (feasible(rounded)) improve(rounded, now, deadline);
+      if (feasible(rounded)) improve(rounded, now, searchEnd);
       best = cheaper(best, rounded);
-    } else {
-      notes.push('the LP relaxation did not finish in time; the bound is the Lagrangian one');
-      if (best) improve(best, now, deadline);
-    }
+    } else notes.push('the LP relaxation did not finish in time; the bound is the Lagrangian one');
   } else {
-    // Heuristic: the Lagrangian bound, and its priced assignment repaired as a second start.
-    const r = lagrangian(at(options.previous ? 0.8 : 0.6));
-    const second = feasible(greedy(x, r.assignment));
-    if (second && !options.previous) {
-      improve(second, now, deadline);
-      best = cheaper(best, second);
-    }
-    if (best) improve(best, now, deadline);
+    // Heuristic: the Lagrangian bound (it stops early once settled), then local search from its placement.
+    lagrangian(at(options.previous ? 0.8 : 0.5), searchEnd);
   }
+  if (best) improve(best, now, searchEnd);
 
   if (!best) throw new InfeasibleError(obstacles(x, stuck));
   const placement = toPlacement(x, best);

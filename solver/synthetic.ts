@@ -3,20 +3,9 @@
 // layered call graph (front ends called by clients, services called by front ends, back ends that use the
 // stores); skewed per-site traffic; a few policies and replicated front ends; CPU demand a set share of
 // capacity. Deterministic for a seed, so tests, benchmarks and load tests can share instances.
+import { seededRandom as prng } from '../core/random.ts';
 import type { PlacementProblem, SolverEndpoint, SolverHost, SolverStore } from './problem.ts';
 import { trafficByOrigin } from './traffic.ts';
-
-/** mulberry32: small, fast, and good enough to shape test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SyntheticOptions {
   endpoints: number;

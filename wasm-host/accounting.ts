@@ -32,6 +32,15 @@ export interface EndpointUsage {
   responseBytes: number;
   /** Time spent inside invocations, host calls included. */
   timeMs: number;
+  /**
+   * CPU time the module took on the thread that ran it, summed over the sampled invocations (every
+   * CPU_SAMPLE_EVERY-th): its synchronous segments, waits on host calls excluded (instance.ts says how it is
+   * clocked). Per call: cpuMicros / cpuSamples.
+   */
+  cpuMicros: number;
+  cpuSamples: number;
+  /** Linear memory of the instance that served the last sampled invocation, in bytes. */
+  memoryBytes: number;
   stores: Record<string, StoreUsage>;
   callees: Record<string, CalleeUsage>;
 }
@@ -45,6 +54,9 @@ export function newUsage(): EndpointUsage {
     requestBytes: 0,
     responseBytes: 0,
     timeMs: 0,
+    cpuMicros: 0,
+    cpuSamples: 0,
+    memoryBytes: 0,
     stores: {},
     callees: {},
   };
@@ -67,3 +79,12 @@ export function calleeUsage(u: EndpointUsage, callee: string): CalleeUsage {
   }
   return c;
 }
+
+/** What one invocation cost the thread that ran it; measured on sampled invocations only. */
+export interface InvocationCost {
+  cpuMicros: number;
+  memoryBytes: number;
+}
+
+/** One invocation in this many has its CPU time and memory measured, so that most invocations pay nothing. */
+export const CPU_SAMPLE_EVERY = 8;

@@ -11,7 +11,7 @@ import {
 } from '../core/errors.ts';
 import { Histogram, type HistogramSnapshot } from '../core/histogram.ts';
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
-import { type EndpointUsage, newUsage } from './accounting.ts';
+import { CPU_SAMPLE_EVERY, type EndpointUsage, type InvocationCost, newUsage } from './accounting.ts';
 import { bindHostServices, type EndpointCaller, type HostServices, type LogSink } from './host-services.ts';
 import type { LoadedModule } from './instance.ts';
 import { InstancePool } from './instance-pool.ts';
@@ -62,7 +62,7 @@ export interface EndpointStats {
 }
 
 interface Runner {
-  invoke(req: EndpointRequest, traceparent?: string): MaybePromise<EndpointResponse>;
+  invoke(req: EndpointRequest, traceparent?: string, cost?: InvocationCost): MaybePromise<EndpointResponse>;
   close(): void;
 }
 
@@ -190,7 +190,10 @@ export class WasmHost {
       const pool = new InstancePool(endpoint, loaded, services, limits);
       // Warming instantiates at least once, so a module that fails at start-up fails activation, not a request.
       pool.warm(Math.max(1, options.warm ?? 1));
-      runner = { invoke: (req, tp) => pool.invoke(req, tp), close: () => pool.close() };
+      runner = {
+        invoke: (req, tp, cost) => pool.invoke(req, tp, undefined, cost),
+        close: () => pool.close(),
+      };
     } else {
       const workers = this.workerPool();
       workers.allowDeadline(limits.timeoutMs);
@@ -198,7 +201,7 @@ export class WasmHost {
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
       new InstancePool(endpoint, loaded, services, limits).warm(1);
       runner = {
-        invoke: (req, tp) => workers.invoke(endpoint, loaded, limits, services, req, tp),
+        invoke: (req, tp, cost) => workers.invoke(endpoint, loaded, limits, services, req, tp, cost),
         close: () => {},
       };
     }
@@ -271,9 +274,19 @@ export class WasmHost {
     const carrier: Record<string, string> = {};
     propagation.inject(trace.setSpan(parent, span), carrier);
     const start = performance.now();
+    // Sampled from the second invocation on: the first one also pays the lazy compilation of the module.
+    const cost: InvocationCost | undefined =
+      u.invocations % CPU_SAMPLE_EVERY === 2 % CPU_SAMPLE_EVERY
+        ? { cpuMicros: 0, memoryBytes: 0 }
+        : undefined;
     try {
-      const res = await ep.runner.invoke(req, carrier.traceparent ?? traceparent);
+      const res = await ep.runner.invoke(req, carrier.traceparent ?? traceparent, cost);
       u.responseBytes += res.body.length;
+      if (cost) {
+        u.cpuMicros += cost.cpuMicros;
+        u.cpuSamples++;
+        u.memoryBytes = cost.memoryBytes;
+      }
       span.setAttribute('http.response.status_code', res.status);
       return res;
     } catch (err) {

@@ -3,13 +3,14 @@
 // caller's trace context.
 import { Pool } from 'undici';
 import { NotFoundError, UpstreamError } from '../core/errors.ts';
+import { networkConnector } from '../core/network.ts';
 import type { EndpointResponse, HeaderList } from './abi.ts';
 import type { EndpointCaller } from './host-services.ts';
 
 export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise<void> } {
   const url = new URL(baseUrl);
   const prefix = url.pathname === '/' ? '/invoke' : url.pathname.replace(/\/$/, '');
-  const pool = new Pool(url.origin, { connections: 32 });
+  const pool = new Pool(url.origin, { connections: 32, connect: networkConnector() });
   const caller = async (
     name: string,
     req: Parameters<EndpointCaller>[1],

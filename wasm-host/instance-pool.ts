@@ -1,6 +1,7 @@
 // Warm instances of one endpoint version on one thread: invocations take an idle instance or make one, and
 // give it back unless it trapped. Warming makes instances before the first request so it pays no start-up.
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
+import type { InvocationCost } from './accounting.ts';
 import type { HostServices } from './host-services.ts';
 import { EndpointInstance, type LoadedModule } from './instance.ts';
 import type { Limits } from './limits.ts';
@@ -37,11 +38,12 @@ export class InstancePool {
     req: EndpointRequest,
     traceparent?: string,
     services?: HostServices,
+    cost?: InvocationCost,
   ): MaybePromise<EndpointResponse> {
     const inst = this.idle.pop() ?? this.create();
     let result: MaybePromise<EndpointResponse>;
     try {
-      result = inst.invoke(req, traceparent, services);
+      result = inst.invoke(req, traceparent, services, cost);
     } catch (err) {
       this.giveBack(inst);
       throw err;

@@ -23,6 +23,7 @@ import {
   requestSize,
   writeRequest,
 } from './abi.ts';
+import type { InvocationCost } from './accounting.ts';
 import type { HostServices } from './host-services.ts';
 import { INTERRUPT_IMPORT } from './interrupt.ts';
 import type { Limits } from './limits.ts';
@@ -50,6 +51,16 @@ function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
   return typeof (v as Promise<T>)?.then === 'function';
 }
 
+/**
+ * The clock CPU time is read from. Not the thread's CPU clock: Node reads it with getrusage(RUSAGE_THREAD),
+ * which on Linux only advances at scheduler ticks (milliseconds), far coarser than an invocation. A module
+ * segment between host calls runs without blocking, so the time it takes on the monotonic clock is its CPU
+ * time (plus any preemption by other threads).
+ */
+function threadCpuMicros(): number {
+  return performance.now() * 1000;
+}
+
 export class EndpointInstance {
   readonly endpoint: string;
   readonly digest: string;
@@ -69,6 +80,9 @@ export class EndpointInstance {
   private logLines = 0;
   private traceparent: string | undefined;
   private services: HostServices;
+  /** The invocation's cost being measured, if it is sampled; CPU runs only while the module is not suspended. */
+  private cost: InvocationCost | undefined;
+  private cpuMark = 0;
 
   /** `services` serve the start function and every invocation that does not bring its own. */
   constructor(endpoint: string, loaded: LoadedModule, services: HostServices, limits: Limits) {
@@ -116,11 +130,52 @@ export class EndpointInstance {
   /**
    * Runs one request. Synchronous for modules that cannot suspend, a promise for the others. `services`
    * overrides the instance's own for this invocation (a worker serves each task's host calls over its port).
+   * With `cost`, the thread's CPU time while the module runs and the memory it ends with are measured into it.
    */
   invoke(
     req: EndpointRequest,
     traceparent?: string,
     services?: HostServices,
+    cost?: InvocationCost,
+  ): MaybePromise<EndpointResponse> {
+    if (cost === undefined) return this.run(req, traceparent, services);
+    this.cost = cost;
+    cost.cpuMicros = 0;
+    this.cpuMark = threadCpuMicros();
+    let result: MaybePromise<EndpointResponse>;
+    try {
+      result = this.run(req, traceparent, services);
+    } catch (err) {
+      this.endCost();
+      throw err;
+    }
+    if (!isPromise(result)) {
+      this.endCost();
+      return result;
+    }
+    return result.finally(() => this.endCost());
+  }
+
+  /** The module suspends on a host call: the wait is not its CPU. */
+  private pauseCpu(): void {
+    if (this.cost !== undefined) this.cost.cpuMicros += threadCpuMicros() - this.cpuMark;
+  }
+
+  private resumeCpu(): void {
+    if (this.cost !== undefined) this.cpuMark = threadCpuMicros();
+  }
+
+  private endCost(): void {
+    const cost = this.cost!;
+    this.pauseCpu();
+    cost.memoryBytes = this.memory.buffer.byteLength;
+    this.cost = undefined;
+  }
+
+  private run(
+    req: EndpointRequest,
+    traceparent: string | undefined,
+    services: HostServices | undefined,
   ): MaybePromise<EndpointResponse> {
     const size = requestSize(req);
     if (size > this.limits.maxRequestBytes) {
@@ -300,7 +355,18 @@ export class EndpointInstance {
     const storeOp = <T>(op: () => MaybePromise<T>, ok: (v: T) => number): MaybePromise<number> => {
       try {
         const r = op();
-        return isPromise(r) ? r.then(ok, () => -2) : ok(r);
+        if (!isPromise(r)) return ok(r);
+        this.pauseCpu();
+        return r.then(
+          (v) => {
+            this.resumeCpu();
+            return ok(v);
+          },
+          () => {
+            this.resumeCpu();
+            return -2;
+          },
+        );
       } catch {
         return -2;
       }
@@ -354,9 +420,16 @@ export class EndpointInstance {
         } catch {
           return -4;
         }
+        this.pauseCpu();
         return this.services.call(name, req, this.traceparent).then(
-          (res) => this.stage(encodeResponse(res)),
-          (err) => (err instanceof NotFoundError ? -3 : -4),
+          (res) => {
+            this.resumeCpu();
+            return this.stage(encodeResponse(res));
+          },
+          (err) => {
+            this.resumeCpu();
+            return err instanceof NotFoundError ? -3 : -4;
+          },
         );
       },
       result_read: (dst: number, len: number) => {

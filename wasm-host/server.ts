@@ -10,7 +10,7 @@ import {
   NotFoundError,
   UnauthorizedError,
 } from '../core/errors.ts';
-import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
+import { closeServer, listenOn, PROBE_PATH, readBody, sendError, sendJson } from '../core/http.ts';
 import type { EndpointRequest, HeaderList } from './abi.ts';
 import type { ActivateOptions, WasmHost } from './host.ts';
 import type { Limits } from './limits.ts';
@@ -107,6 +107,10 @@ export class HostServer {
       const endpoint = decodeSegment(parts[2]!, 'endpoint name');
       const rest = `/${parts.slice(3).join('/')}`;
       return this.invoke(req, res, endpoint, rest, query);
+    }
+    if (path === PROBE_PATH) {
+      res.writeHead(204).end();
+      return;
     }
     if (path === '/healthz' && method === 'GET') {
       return sendJson(res, 200, {

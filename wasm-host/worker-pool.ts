@@ -7,6 +7,7 @@ import { BroadcastChannel, MessageChannel, type TransferListItem } from 'node:wo
 import { Piscina } from 'piscina';
 import { EndpointTimeoutError, errorFromCode, OverloadedError } from '../core/errors.ts';
 import { decodeResponse, type EndpointRequest, type EndpointResponse, encodeRequest } from './abi.ts';
+import type { InvocationCost } from './accounting.ts';
 import { serveHostCalls } from './host-calls.ts';
 import type { HostServices } from './host-services.ts';
 import { type LoadedModule, maySuspend } from './instance.ts';
@@ -64,7 +65,10 @@ export class WorkerPool {
       // Invocations share a worker while they wait on host calls. No task carries an abort signal: piscina
       // would then give each one a worker of its own, and an endpoint calling another on the same host
       // could wait for a free worker forever. Stuck Wasm is stopped by the watchdog's interrupt instead.
-      concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 8,
+      // An invocation waiting on a call still holds its slot, so slots must outnumber the callers that can
+      // wait at once: with 8, a burst of checkouts held every slot while the carts they called queued behind
+      // them (seen in `roam up`). Waiting invocations cost an instance each (~128 KB), not CPU.
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 64,
       idleTimeout: 60_000,
       workerData: { watchdog: watchdogControl(), moduleChannel, heartbeat },
     });
@@ -103,15 +107,21 @@ export class WorkerPool {
     services: HostServices,
     req: EndpointRequest,
     traceparent?: string,
+    cost?: InvocationCost,
   ): Promise<EndpointResponse> {
     if (this.piscina.queueSize >= this.maxQueue) {
       throw new OverloadedError(`worker queue is full (${this.maxQueue} waiting)`, { endpoint });
     }
-    let result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, false);
+    const measure = cost !== undefined;
+    let result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, false, measure);
     if ('missing' in result) {
-      result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, true);
+      result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, true, measure);
     }
     if (result instanceof Uint8Array) return decodeResponse(result);
+    if ('response' in result) {
+      if (cost) Object.assign(cost, result.cost);
+      return decodeResponse(result.response);
+    }
     if ('missing' in result)
       throw errorFromCode('ROAM_ERR_INTERNAL', 'worker lost the module twice', endpoint);
     throw errorFromCode(result.code, result.message, endpoint);
@@ -125,10 +135,12 @@ export class WorkerPool {
     req: EndpointRequest,
     traceparent: string | undefined,
     withModule: boolean,
+    measure: boolean,
   ): Promise<WorkerResult> {
     const request = encodeRequest(req);
     const task: WorkerTask = { endpoint, digest: loaded.digest, limits, request };
     if (traceparent !== undefined) task.traceparent = traceparent;
+    if (measure) task.measure = true;
     if (withModule) task.loaded = loaded;
     const transferList: TransferListItem[] = [request.buffer as ArrayBuffer];
     let channel: MessageChannel | undefined;

@@ -2,9 +2,10 @@
 // worker on a broadcast channel (or with a task, for a worker started after the broadcast); each worker keeps
 // warm instances per endpoint version. Errors travel back as {code, message} so they keep their class.
 import { BroadcastChannel, type MessagePort, threadId, workerData } from 'node:worker_threads';
-import { move } from 'piscina';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { toRoamError } from '../core/errors.ts';
 import { decodeRequest, encodeResponse } from './abi.ts';
+import type { InvocationCost } from './accounting.ts';
 import { portServices } from './host-calls.ts';
 import type { HostServices } from './host-services.ts';
 import type { LoadedModule } from './instance.ts';
@@ -23,6 +24,8 @@ export interface WorkerTask {
   port?: MessagePort;
   /** Sent again only when this worker reported the module missing. */
   loaded?: LoadedModule;
+  /** Measure this invocation's CPU time and memory (a sampled invocation). */
+  measure?: boolean;
 }
 
 /** Broadcast when an endpoint version is activated: the compiled module, and what to warm. */
@@ -32,8 +35,18 @@ export interface ModuleAnnouncement {
   limits: Limits;
 }
 
+/** A measured invocation's encoded response (moved, not copied) with what it cost the worker. */
+export interface MeasuredResult {
+  response: Uint8Array;
+  cost: InvocationCost;
+}
+
 /** The encoded response (moved, not copied), or why there is none. */
-export type WorkerResult = Uint8Array | { code: string; message: string } | { missing: true };
+export type WorkerResult =
+  | Uint8Array
+  | MeasuredResult
+  | { code: string; message: string }
+  | { missing: true };
 
 attachWatchdog(workerData.watchdog as SharedArrayBuffer);
 
@@ -94,14 +107,23 @@ export default async function run(task: WorkerTask): Promise<WorkerResult> {
   const loaded = modules.get(task.digest);
   if (loaded === undefined) return { missing: true };
   const services = task.port ? portServices(task.port) : undefined;
+  const cost: InvocationCost | undefined = task.measure ? { cpuMicros: 0, memoryBytes: 0 } : undefined;
   try {
     const response = await poolFor(task, loaded).invoke(
       decodeRequest(task.request),
       task.traceparent,
       services,
+      cost,
     );
-    // piscina transfers a moved value only when it is the whole result.
-    return move(encodeResponse(response)) as Uint8Array;
+    const encoded = encodeResponse(response);
+    // piscina transfers a moved value only when it is the whole result: a measured one goes as a Transferable
+    // whose value carries the cost beside the response.
+    if (cost === undefined) return move(encoded) as Uint8Array;
+    const measured: MeasuredResult = { response: encoded, cost };
+    return move({
+      [transferableSymbol]: encoded.buffer,
+      [valueSymbol]: measured,
+    }) as unknown as MeasuredResult;
   } catch (err) {
     const e = toRoamError(err, task.endpoint);
     return { code: e.code, message: e.message };

@@ -2,12 +2,15 @@
 // keep-alive pool. Every operation pays the network round trip, which is what data locality measures.
 import { Pool } from 'undici';
 import { StoreError } from '../../core/errors.ts';
+import { networkConnector } from '../../core/network.ts';
 import type { DataStore } from './store.ts';
 
 export class RemoteStore implements DataStore {
   readonly kind = 'remote';
   readonly name: string;
   readonly location: string;
+  /** The owning host's origin, http://HOST:PORT (network probes measure the round trip to it). */
+  readonly url: string;
   private readonly pool: Pool;
   private readonly base: string;
 
@@ -15,7 +18,8 @@ export class RemoteStore implements DataStore {
   constructor(name: string, location: string, url: string, options: { token?: string } = {}) {
     this.name = name;
     this.location = location;
-    this.pool = new Pool(url, { connections: 16, pipelining: 1 });
+    this.url = url;
+    this.pool = new Pool(url, { connections: 16, pipelining: 1, connect: networkConnector() });
     this.base = `/stores/${encodeURIComponent(name)}`;
     this.headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
   }

@@ -1,0 +1,280 @@
+// The shape of the local mesh `roam up` runs, worked out before anything starts: for each site of the topology
+// a Wasm host of the site's tier and a sidecar proxy (requests from that site enter there, and its embedded
+// in-process host runs endpoints placed inside it); a data-store server and the sample legacy service at the
+// first cluster site; the control plane; and, in front of every node, the relay routes that make crossing
+// sites pay the link's distance; then `startMesh` starts it.
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { request } from 'undici';
+import { nodeToken } from '../control-plane/auth.ts';
+import { State } from '../control-plane/state.ts';
+import { loadTopology, type MeshNode, type Topology } from '../relay/index.ts';
+import { UsageError } from './args.ts';
+import { type RoamProcess, startRoam, startScript, stopAll } from './spawn.ts';
+
+export interface MeshProcess {
+  /** Unique name: also the node id and the network-map file name. */
+  name: string;
+  site: string;
+  role: 'control-plane' | 'store' | 'legacy' | 'host' | 'proxy';
+  port: number;
+  /** Proxies' admin listener. */
+  adminPort?: number;
+}
+
+export interface MeshLayout {
+  controlPlane: { adminPort: number; grpcPort: number };
+  processes: MeshProcess[];
+  /** The data stores the examples use; all live on the store server. */
+  stores: string[];
+  storeSite: string;
+}
+
+export const MESH_STORES = ['carts', 'catalog', 'orders'];
+
+/** Assigns `ports` (as many as `portsNeeded(topology)`) to the mesh's processes, in a fixed order. */
+export function layoutMesh(topology: Topology, ports: number[]): MeshLayout {
+  const sites = Object.keys(topology.sites);
+  const storeSite = sites.find((s) => topology.sites[s]!.tier === 'cluster') ?? sites[0]!;
+  let next = 0;
+  const take = () => {
+    const p = ports[next++];
+    if (p === undefined) throw new Error('layoutMesh: not enough ports');
+    return p;
+  };
+  const controlPlane = { adminPort: take(), grpcPort: take() };
+  const processes: MeshProcess[] = [
+    { name: 'store', site: storeSite, role: 'store', port: take() },
+    { name: 'legacy', site: storeSite, role: 'legacy', port: take() },
+  ];
+  for (const site of sites) processes.push({ name: `${site}-host`, site, role: 'host', port: take() });
+  for (const site of sites)
+    processes.push({ name: `${site}-proxy`, site, role: 'proxy', port: take(), adminPort: take() });
+  return { controlPlane, processes, stores: MESH_STORES, storeSite };
+}
+
+export function portsNeeded(topology: Topology): number {
+  return 4 + 3 * Object.keys(topology.sites).length;
+}
+
+/** The nodes the relay stands between (the control plane's gRPC is not relayed: it is not data-path traffic). */
+export function relayNodes(layout: MeshLayout): MeshNode[] {
+  return layout.processes
+    .filter((p) => p.role !== 'legacy')
+    .map((p) => ({ name: p.name, site: p.site, address: `127.0.0.1:${p.port}` }));
+}
+
+export function proxyOf(layout: MeshLayout, site: string): MeshProcess {
+  return layout.processes.find((p) => p.role === 'proxy' && p.site === site)!;
+}
+
+/** The example endpoints with the routes they answer on. */
+export const EXAMPLE_ROUTES: Record<string, string[]> = {
+  hello: ['GET /hello'],
+  cart: ['* /cart/*'],
+  pricing: ['POST /pricing'],
+  checkout: ['POST /checkout/{user}'],
+  resize: ['POST /resize'],
+};
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const ENDPOINTS_DIR = join(ROOT, 'build/endpoints');
+const LEGACY = join(ROOT, 'examples/legacy-service/server.ts');
+
+/** `n` free loopback ports (bound and released: a port may be taken again before use, rarely). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((ok, fail) => {
+          const s = createServer();
+          s.once('error', fail);
+          s.listen(0, '127.0.0.1', () => ok(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
+  return ports;
+}
+
+async function adminCall(
+  cp: RoamProcess,
+  token: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const res = await request(`${cp.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}` },
+    body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const json = (await res.body.json()) as Record<string, unknown>;
+  if (res.statusCode >= 400) throw new Error(`${method} ${path}: ${res.statusCode} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function nodeArgs(layout: MeshLayout, p: MeshProcess, grpc: string, mapsDir: string): string[] {
+  const remoteStores = layout.stores.flatMap((s) => [
+    '--store',
+    `${s}=http://127.0.0.1:${layout.processes.find((x) => x.role === 'store')!.port}@${layout.storeSite}`,
+  ]);
+  const common = [
+    '--id',
+    p.name,
+    '--location',
+    p.site,
+    '--listen',
+    `127.0.0.1:${p.port}`,
+    '--control-plane',
+    grpc,
+    '--network-map',
+    join(mapsDir, `${p.name}.json`),
+    ...remoteStores,
+  ];
+  if (p.role === 'proxy') {
+    const legacy = layout.processes.find((x) => x.role === 'legacy')!;
+    return [
+      'proxy',
+      ...common,
+      '--admin',
+      `127.0.0.1:${p.adminPort}`,
+      ...(p.site === layout.storeSite ? ['--upstream', `http://127.0.0.1:${legacy.port}`] : []),
+    ];
+  }
+  const tier = p.site;
+  return [
+    'host',
+    '--tier',
+    tier,
+    ...common,
+    '--workers',
+    '1',
+    // Endpoint-to-endpoint calls go through the sidecar at the host's own site, which routes them on.
+    '--mesh',
+    `http://127.0.0.1:${proxyOf(layout, p.site).port}/.roam/call`,
+  ];
+}
+
+export interface MeshOptions {
+  topologyFile: string;
+  /** 0: free ports. */
+  basePort: number;
+  dataDir: string;
+  /** Control-plane flags, e.g. ["--placement-loop", "off"]. */
+  controlPlaneArgs?: string[];
+}
+
+export interface Mesh {
+  layout: MeshLayout;
+  topology: Topology;
+  controlPlane: RoamProcess;
+  token: string;
+  /** Origin site -> the URL of the proxy requests from there enter at. */
+  entries: Record<string, string>;
+  endpoints: string[];
+  admin(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the whole mesh and deploys the examples; on failure stops what it started and throws. */
+export async function startMesh(options: MeshOptions): Promise<Mesh> {
+  let modules: { name: string; bytes: Uint8Array }[];
+  try {
+    modules = readdirSync(ENDPOINTS_DIR)
+      .filter((f) => f.endsWith('.wasm') && EXAMPLE_ROUTES[f.slice(0, -5)])
+      .map((f) => ({ name: f.slice(0, -5), bytes: readFileSync(join(ENDPOINTS_DIR, f)) }));
+  } catch {
+    throw new UsageError('no compiled endpoints in build/endpoints: run "npm run build" first');
+  }
+  const topology = loadTopology(options.topologyFile);
+  const dataDir = resolve(options.dataDir);
+  const mapsDir = join(dataDir, 'network');
+  const storesDir = join(dataDir, 'stores');
+  mkdirSync(storesDir, { recursive: true });
+  const n = portsNeeded(topology);
+  const { basePort } = options;
+  const ports = basePort === 0 ? await freePorts(n) : Array.from({ length: n }, (_, i) => basePort + i);
+  const layout = layoutMesh(topology, ports);
+  try {
+    const cpDir = join(dataDir, 'control-plane');
+    const cp = await startRoam([
+      'control-plane',
+      '--admin',
+      `127.0.0.1:${layout.controlPlane.adminPort}`,
+      '--grpc',
+      `127.0.0.1:${layout.controlPlane.grpcPort}`,
+      '--data-dir',
+      cpDir,
+      ...(options.controlPlaneArgs ?? []),
+    ]);
+    const grpc = cp.info.grpc as string;
+    const token = readFileSync(join(cpDir, 'admin.token'), 'utf8').trim();
+    const state = new State(cpDir);
+    const secret = state.secret();
+    state.close();
+    await startRoam([
+      'relay',
+      '--topology',
+      options.topologyFile,
+      '--maps-dir',
+      mapsDir,
+      ...(basePort === 0 ? [] : ['--base-port', String(basePort + 100)]),
+      ...relayNodes(layout).flatMap((node) => ['--node', `${node.name}=${node.site}@${node.address}`]),
+    ]);
+    for (const p of layout.processes) {
+      const env = { ROAM_NODE_TOKEN: nodeToken(secret, p.name) };
+      if (p.role === 'legacy') await startScript(LEGACY, ['--listen', `127.0.0.1:${p.port}`]);
+      else if (p.role === 'store')
+        await startRoam([
+          'host',
+          '--tier',
+          'cluster',
+          '--id',
+          p.name,
+          '--location',
+          p.site,
+          '--listen',
+          `127.0.0.1:${p.port}`,
+          ...layout.stores.flatMap((s) => ['--store', `${s}=sqlite:${join(storesDir, `${s}.db`)}`]),
+        ]);
+      else await startRoam(nodeArgs(layout, p, grpc, mapsDir), env);
+    }
+    const admin = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+      adminCall(cp, token, method, path, body);
+    const nodes = layout.processes.filter((p) => p.role === 'host' || p.role === 'proxy').length;
+    for (let i = 0; ; i++) {
+      const status = await admin('GET', '/api/status');
+      if ((status.nodes as unknown[]).length >= nodes) break;
+      if (i > 400) throw new Error('the mesh nodes did not all subscribe to the control plane');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const m of modules) {
+      const { digest } = await admin('POST', '/api/modules', m.bytes);
+      await admin('POST', '/api/deploy', {
+        endpoint: m.name,
+        digest,
+        routes: EXAMPLE_ROUTES[m.name]!.map((match) => ({ match })),
+      });
+    }
+    const entries = Object.fromEntries(
+      Object.keys(topology.sites).map((site) => [site, `http://127.0.0.1:${proxyOf(layout, site).port}`]),
+    );
+    return {
+      layout,
+      topology,
+      controlPlane: cp,
+      token,
+      entries,
+      endpoints: modules.map((m) => m.name),
+      admin,
+      stop: (signal = 'SIGTERM') => stopAll(signal),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,12 @@
+// A small seeded random generator (mulberry32): fast, and good enough to shape test data and load, so runs
+// can be replayed from their seed. Imports nothing, so the k6 load-test script can load it too.
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

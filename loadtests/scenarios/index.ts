@@ -1,0 +1,6 @@
+// Every scenario by name: what `roam load --scenario NAME` and the k6 script (`-e SCENARIO=NAME`) run.
+import type { Scenario } from '../scenario.ts';
+import { shifting } from './shifting.ts';
+import { steady } from './steady.ts';
+
+export const scenarios: Record<string, Scenario> = { shifting, steady };
