@@ -260,6 +260,16 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         routes: EXAMPLE_ROUTES[m.name]!.map((match) => ({ match })),
       });
     }
+    // Ready means ready to serve: every proxy routes every example (hosts fetched and warmed them first).
+    for (const p of layout.processes.filter((x) => x.role === 'proxy')) {
+      for (let i = 0; ; i++) {
+        const res = await request(`http://127.0.0.1:${p.adminPort}/config`);
+        const { config } = (await res.body.json()) as { config: { endpoints: Record<string, unknown> } };
+        if (modules.every((m) => config.endpoints[m.name])) break;
+        if (i > 400) throw new Error(`proxy ${p.name} did not get routes for every example endpoint`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     const entries = Object.fromEntries(
       Object.keys(topology.sites).map((site) => [site, `http://127.0.0.1:${proxyOf(layout, site).port}`]),
     );

@@ -23,6 +23,7 @@ export function observedEndpoint(p: EndpointProfile): ObservedEndpoint {
       perRequest: c.callsPerRequest,
       bytesPerCall: c.bytesPerCall,
     })),
+    measuredOnHosts: p.hosts.length > 0,
   };
 }
 

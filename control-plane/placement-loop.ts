@@ -81,7 +81,10 @@ export interface Proposal {
   from: Layout;
   to: Layout;
   predictedGain: number;
-  /** 'move', or why not: below threshold, cooling down, paused, moving already, round full. */
+  /**
+   * 'move', or why not: below threshold, cooling down, paused, manual placement, moving already, not measured
+   * on a host yet, round full.
+   */
   verdict: string;
 }
 
@@ -224,7 +227,9 @@ export class PlacementLoop {
         layout.hosts.length === 0 || layout.hosts.some((h) => !problem.hosts.some((x) => x.id === h));
       let verdict = 'move';
       const policy = state.endpoint(e.id)?.policy ?? {};
+      const measured = observed.get(e.id)?.measuredOnHosts !== false;
       if (paused.all || paused.endpoints.includes(e.id)) verdict = 'paused';
+      else if (!broken && !measured) verdict = 'not measured on a host yet';
       else if (policy.manual) verdict = 'manual placement';
       else if (this.cp.migrations.inFlight(e.id)) verdict = 'moving already';
       else if (!broken && now - (lastMove.get(e.id) ?? 0) < this.options.coolDownMs) verdict = 'cooling down';

@@ -16,6 +16,11 @@ export interface ObservedEndpoint {
   memoryMib: number;
   stores: { store: string; perRequest: number; bytesPerRequest: number }[];
   calls: { to: string; perRequest: number; bytesPerCall: number }[];
+  /**
+   * Whether a host has reported running it: until then its data access and calls are unknown (the proxies
+   * see only its traffic), and moving it on traffic alone could take it away from its data.
+   */
+  measuredOnHosts: boolean;
 }
 
 /** Measured round trips; undefined where nothing was measured yet. */

@@ -1,18 +1,17 @@
 // A lower bound by Lagrangian relaxation, with no LP solver. Hosts that are interchangeable for every endpoint
 // (same zone, same policy verdicts) form a class; prices on each class's total CPU and memory decouple the
-// agents (a relaxation of the per-host limits: any placement within them is within the totals). Each call
-// pair's cost is split between its two agents by multipliers moved by block-coordinate ascent (MPLP, Globerson &
-// Jaakkola 2007), which reaches the bound of the pair linearisation's LP relaxation far faster than subgradient
-// steps do. A replicated endpoint's replicas are charged to its agents in equal shares (a replica host serves at
-// least each agent routed there, so the shares never exceed the replicas' real cost). Every iterate is a valid
-// bound; the best is kept with the priced choices it came with, a starting point for repair. Pure: clock injected.
-import { agentAllowed, type Instance, pairCost } from './compile.ts';
+// agents (a relaxation of the per-host limits: any placement within them is within the totals), each set by an
+// exact line search with the other multipliers fixed. Each call pair's cost is split between its two agents by
+// multipliers moved by block-coordinate ascent (MPLP, Globerson & Jaakkola 2007). A replicated endpoint's
+// replicas are charged to its agents in equal shares (a replica host serves at least each agent routed there,
+// so the shares never exceed the replicas' real cost). Both steps only raise the bound, which reaches the LP
+// relaxation's; every iterate is a valid bound, and the best one's beliefs (each agent's priced cost per zone)
+// are where the placement is decoded from (heuristic.ts). Pure: clock injected.
+import { type Instance, pairCost } from './compile.ts';
 import type { Prices } from './problem.ts';
 
 export interface BoundResult {
   bound: number;
-  /** Each agent's cheapest priced host at the best iterate (may break capacity). */
-  assignment: Int32Array;
   /** A x Z: each agent's priced cost per zone with its calls' shares, at the best iterate (Infinity: not allowed). */
   belief: Float64Array;
   prices: Prices;
@@ -21,7 +20,6 @@ export interface BoundResult {
 /** Hosts grouped into classes that no endpoint can tell apart, with their summed capacity. */
 interface Classes {
   C: number;
-  hostClass: Int32Array;
   classZone: Int32Array;
   cpu: Float64Array;
   mem: Float64Array;
@@ -29,8 +27,6 @@ interface Classes {
   move: Float64Array;
   /** E x C: whether the endpoint may run there. */
   allowed: Uint8Array;
-  /** Hosts of each class. */
-  hosts: number[][];
 }
 
 function classesOf(x: Instance): Classes {
@@ -38,7 +34,6 @@ function classesOf(x: Instance): Classes {
   const key = new Map<string, number>();
   const hostClass = new Int32Array(H);
   const classZone: number[] = [];
-  const hosts: number[][] = [];
   for (let h = 0; h < H; h++) {
     const bits = new Uint8Array(E);
     for (let e = 0; e < E; e++) bits[e] = x.allowed[e * H + h]!;
@@ -48,10 +43,8 @@ function classesOf(x: Instance): Classes {
       c = classZone.length;
       key.set(k, c);
       classZone.push(x.hostZone[h]!);
-      hosts.push([]);
     }
     hostClass[h] = c;
-    hosts[c]!.push(h);
   }
   const C = classZone.length;
   const cpu = new Float64Array(C);
@@ -68,7 +61,7 @@ function classesOf(x: Instance): Classes {
       if (m < move[e * C + c]!) move[e * C + c] = m;
     }
   }
-  return { C, hostClass, classZone: Int32Array.from(classZone), cpu, mem, move, allowed, hosts };
+  return { C, classZone: Int32Array.from(classZone), cpu, mem, move, allowed };
 }
 
 const shapeOf = (x: Instance, C: number) => `${x.A}:${x.P}:${x.H}:${x.Z}:${C}`;
@@ -213,7 +206,6 @@ export function lagrangianBound(
   };
 
   const unary = new Float64Array(A * Z); // priced own cost, cheapest class per zone
-  const unaryClass = new Int32Array(A * Z);
   const toZones = () => {
     unary.fill(Number.POSITIVE_INFINITY);
     for (let a = 0; a < A; a++)
@@ -221,7 +213,6 @@ export function lagrangianBound(
         const z = k.classZone[c]!;
         if (classCost[a * C + c]! < unary[a * Z + z]!) {
           unary[a * Z + z] = classCost[a * C + c]!;
-          unaryClass[a * Z + z] = c;
         }
       }
   };
@@ -278,7 +269,6 @@ export function lagrangianBound(
   // The best iterate, copied into buffers allocated once (the multipliers are large at scale).
   let bestBound = Number.NEGATIVE_INFINITY;
   const bestBelief = new Float64Array(A * Z);
-  const bestCls = new Int32Array(A);
   const bestLambda = new Float64Array(C);
   const bestMu = new Float64Array(C);
   const bestPhi = new Float64Array(P * 2 * Z);
@@ -304,15 +294,7 @@ export function lagrangianBound(
     const gained = value - bestBound;
     if (gained > 0) {
       bestBound = value;
-      for (let a = 0; a < A; a++) {
-        let bz = 0;
-        for (let z = 0; z < Z; z++) {
-          const i = a * Z + z;
-          bestBelief[i] = unary[i]! + phiSum[i]!;
-          if (bestBelief[i]! < bestBelief[a * Z + bz]!) bz = z;
-        }
-        bestCls[a] = unaryClass[a * Z + bz]!;
-      }
+      for (let i = 0; i < A * Z; i++) bestBelief[i] = unary[i]! + phiSum[i]!;
       bestLambda.set(lambda);
       bestMu.set(mu);
       bestPhi.set(phi);
@@ -323,7 +305,6 @@ export function lagrangianBound(
   }
   return {
     bound: bestBound,
-    assignment: spread(x, k, bestCls),
     belief: bestBelief,
     prices: { shape, cpu: [...bestLambda], memory: [...bestMu], pairs: [...bestPhi] },
   };
@@ -377,16 +358,4 @@ function swap(b: Float64Array, w: Float64Array, i: number, j: number): void {
   const tw = w[i]!;
   w[i] = w[j]!;
   w[j] = tw;
-}
-
-/** Hosts for agents given their classes: each to the host of its class with the most CPU left. */
-function spread(x: Instance, k: Classes, cls: Int32Array): Int32Array {
-  const left = Float64Array.from(x.capCpu);
-  return Int32Array.from(cls, (c, a) => {
-    let best = k.hosts[c]![0]!;
-    for (const h of k.hosts[c]!) if (left[h]! > left[best]!) best = h;
-    if (!agentAllowed(x, a, best)) return -1;
-    left[best] = left[best]! - x.load[a * x.Z + x.hostZone[best]!]!;
-    return best;
-  });
 }

@@ -99,7 +99,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
 
   if (exact) {
     // A bound and a start of its own first (cheap at these sizes), in case the backend stops without a proof.
-    lagrangian(at(0.1), at(0.15));
+    lagrangian(at(0.05), at(0.08));
     const m = formulate(x, true);
     const limit = Math.max(1, searchEnd - now());
     const r = await runBackend(backend, () =>

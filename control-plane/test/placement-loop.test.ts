@@ -50,7 +50,15 @@ function node(id: string, kind: 'host' | 'proxy', tier: string, location: string
 }
 
 function profile(endpoint: string, ratePerOrigin: Record<string, number>): ObservedEndpoint {
-  return { endpoint, ratePerOrigin, cpuMsPerCall: { default: 0.1 }, memoryMib: 16, stores: [], calls: [] };
+  return {
+    endpoint,
+    ratePerOrigin,
+    cpuMsPerCall: { default: 0.1 },
+    memoryMib: 16,
+    stores: [],
+    calls: [],
+    measuredOnHosts: true,
+  };
 }
 
 async function settle(): Promise<void> {
@@ -128,6 +136,18 @@ describe('placement loop', () => {
 
     observed = new Map([['hello', profile('hello', { device: 40 })]]); // and on again, within the cool-down
     expect((await loop.plan()).proposals[0]!.verdict).toBe('cooling down');
+    loop.close();
+  });
+
+  it('does not move an endpoint on traffic alone, before a host reported where its data is', async () => {
+    const unmeasured = { ...profile('hello', { device: 50 }), measuredOnHosts: false };
+    const loop = new PlacementLoop(cp, {
+      observed: () => new Map([['hello', unmeasured]]),
+      network: () => network,
+      latencyMs: () => undefined,
+    });
+    expect((await loop.plan()).proposals[0]!.verdict).toBe('not measured on a host yet');
+    expect(await loop.trigger('period')).toEqual([]);
     loop.close();
   });
 

@@ -37,7 +37,7 @@ beforeAll(async () => {
     { ROAM_TOKEN: TOKEN },
   );
 });
-afterAll(stopAll);
+afterAll(() => stopAll());
 
 describe('roam host', () => {
   it('reports health without a token', async () => {
