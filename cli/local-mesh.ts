@@ -82,21 +82,28 @@ const ROOT = new URL('../', import.meta.url).pathname;
 const ENDPOINTS_DIR = join(ROOT, 'build/endpoints');
 const LEGACY = join(ROOT, 'examples/legacy-service/server.ts');
 
-/** `n` free loopback ports (bound and released: a port may be taken again before use, rarely). */
+/** Whether a loopback port can be bound now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const s = createServer();
+    s.once('error', () => ok(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
+  });
+}
+
+/**
+ * `n` free loopback ports for a mesh that must know them before anything starts. Taken below Linux's
+ * ephemeral range (32768+), where the port 0 trick would land: there an outgoing connection of any process
+ * may take a port between the check and the listen (seen as EADDRINUSE when meshes started back to back).
+ */
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((ok, fail) => {
-          const s = createServer();
-          s.once('error', fail);
-          s.listen(0, '127.0.0.1', () => ok(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
+  const ports: number[] = [];
+  let candidate = 20_000 + Math.floor(Math.random() * 10_000);
+  for (let tries = 0; ports.length < n && tries < 2000; tries++) {
+    if (await bindable(candidate)) ports.push(candidate);
+    candidate = candidate >= 32_000 ? 20_000 : candidate + 1;
+  }
+  if (ports.length < n) throw new Error(`found only ${ports.length} free ports of ${n} below 32000`);
   return ports;
 }
 

@@ -143,7 +143,9 @@ export class AdminApi {
           }
           case 'POST /api/migrate': {
             const body = await json(req);
-            const to = Array.isArray(body.to) ? (body.to as string[]) : [str(body, 'to')];
+            const to = Array.isArray(body.to) ? (body.to as unknown[]) : [str(body, 'to')];
+            if (!to.every((h): h is string => typeof h === 'string' && h !== ''))
+              throw new InvalidArgumentError('"to" must be a host id or a list of host ids');
             const m = cp.migrate(str(body, 'endpoint'), to, shiftPolicy(body.shift));
             return sendJson(res, 202, { endpoint: body.endpoint, placement: to, migration: m });
           }

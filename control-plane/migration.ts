@@ -33,7 +33,7 @@ export interface ShiftPolicy {
   holdMs: number;
 }
 
-/** What the verify step compares: requests served by a set of replicas of an endpoint since a time. */
+/** What the verify step compares: how a set of replicas of an endpoint is doing now (decayed figures). */
 export interface TargetObservation {
   requests: number;
   errors: number;
@@ -41,7 +41,7 @@ export interface TargetObservation {
   p99Ms: number;
 }
 
-export type Observe = (endpoint: string, hostIds: string[], sinceMs: number) => TargetObservation | undefined;
+export type Observe = (endpoint: string, hostIds: string[]) => TargetObservation | undefined;
 
 export interface MigrationRecord {
   id: number;
@@ -285,9 +285,8 @@ export class Migrations {
     const newHosts = m.to.hosts.filter((h) => !m.from.hosts.includes(h));
     const oldHosts = m.from.hosts.filter((h) => !m.to.hosts.includes(h));
     if (newHosts.length === 0) return undefined;
-    const since = m.startedAt;
-    const now = observe(m.endpoint, newHosts, since);
-    const before = oldHosts.length > 0 ? observe(m.endpoint, oldHosts, since - 60_000) : undefined;
+    const now = observe(m.endpoint, newHosts);
+    const before = oldHosts.length > 0 ? observe(m.endpoint, oldHosts) : undefined;
     return now ? { now, before } : undefined;
   }
 

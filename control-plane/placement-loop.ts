@@ -3,7 +3,7 @@
 // threshold, an endpoint that moved waits out a cool-down, and a round moves at most a few endpoints, biggest
 // gain first. Every decision is kept with its inputs and predicted gain, and later the gain measured once
 // the move settled, so a person can see why an endpoint moved (`roam history`, GET /api/decisions).
-import { evaluate, type Placement, type PlacementProblem, solve } from '../solver/index.ts';
+import { evaluate, type Placement, type PlacementProblem, type Prices, solve } from '../solver/index.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { Layout, MigrationRecord } from './migration.ts';
 import {
@@ -29,7 +29,7 @@ export interface LoopInputs {
 export interface LoopOptions {
   /** Re-plan period; drift events re-plan at once. */
   periodMs: number;
-  /** A move must gain at least this share of the current objective... */
+  /** A move must gain at least this share of what the endpoint's own requests cost now... */
   minGainRatio: number;
   /** ...and at least this much, in objective units (ms of latency x requests/s). */
   minGain: number;
@@ -45,7 +45,7 @@ export interface LoopOptions {
 
 export const DEFAULT_LOOP_OPTIONS: LoopOptions = {
   periodMs: 5_000,
-  minGainRatio: 0.05,
+  minGainRatio: 0.1,
   minGain: 5,
   coolDownMs: 30_000,
   maxMovesPerRound: 2,
@@ -105,7 +105,8 @@ export class PlacementLoop {
   readonly options: LoopOptions;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
-  private previous: { placement: Placement } | undefined;
+  /** The last answer: its placement warm-starts the search, its prices the bound (ignored if stale). */
+  private previous: { placement: Placement; prices?: Prices } | undefined;
   private requested = false;
   private readonly unsubscribe: () => void;
 
@@ -202,7 +203,10 @@ export class PlacementLoop {
         ? { previous: this.previous }
         : {}),
     });
-    this.previous = { placement: solution.placement };
+    this.previous = {
+      placement: solution.placement,
+      ...(solution.prices ? { prices: solution.prices } : {}),
+    };
     // Endpoints with no live replica (their hosts died) take the solver's answer as their current placement:
     // they move whatever the gain.
     const current = { ...solution.placement, ...currentPlacement(problem, layouts) };
@@ -215,7 +219,7 @@ export class PlacementLoop {
       if (!lastMove.has(d.endpoint)) lastMove.set(d.endpoint, t);
     }
     const proposals: Proposal[] = [];
-    for (const e of problem.endpoints) {
+    for (const [i, e] of problem.endpoints.entries()) {
       const target = solution.placement[e.id];
       const layout = layouts.get(e.id)!;
       if (!target) continue;
@@ -223,6 +227,7 @@ export class PlacementLoop {
       if (sameLayout(to, layout) && layout.hosts.every((h) => problem.hosts.some((x) => x.id === h)))
         continue;
       const gain = base - evaluate(problem, { ...current, [e.id]: target }).total;
+      const own = ownCost(problem, current, base, i);
       const broken =
         layout.hosts.length === 0 || layout.hosts.some((h) => !problem.hosts.some((x) => x.id === h));
       let verdict = 'move';
@@ -233,7 +238,7 @@ export class PlacementLoop {
       else if (policy.manual) verdict = 'manual placement';
       else if (this.cp.migrations.inFlight(e.id)) verdict = 'moving already';
       else if (!broken && now - (lastMove.get(e.id) ?? 0) < this.options.coolDownMs) verdict = 'cooling down';
-      else if (!broken && (gain < this.options.minGain || gain < this.options.minGainRatio * base))
+      else if (!broken && (gain < this.options.minGain || gain < this.options.minGainRatio * own))
         verdict = 'gain below threshold';
       proposals.push({ endpoint: e.id, from: layout, to, predictedGain: gain, verdict });
     }
@@ -328,4 +333,19 @@ export class PlacementLoop {
       this.cp.state.saveDecision(d);
     }
   }
+}
+
+/**
+ * What endpoint `i`'s own requests cost now (their latency, and that of the calls they make): the objective
+ * less the objective with its clients gone. The relative threshold is taken against this, not the whole mesh,
+ * so a small endpoint far from its callers still moves in a big mesh.
+ */
+function ownCost(p: PlacementProblem, current: Placement, base: number, i: number): number {
+  const without = {
+    ...p,
+    endpoints: p.endpoints.map((x, j) =>
+      j === i ? { ...x, ratePerOrigin: x.ratePerOrigin.map(() => 0) } : x,
+    ),
+  };
+  return Math.max(0, base - evaluate(without, current).total);
 }
