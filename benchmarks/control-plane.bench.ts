@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startRoam, stopAll } from '../cli/spawn.ts';
 import { nodeToken } from '../control-plane/auth.ts';
-import { State } from '../control-plane/state.ts';
+import { startControlPlane } from '../test/support/control-plane.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 5 : 15;
@@ -23,21 +23,11 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const cp = await startRoam([
-    'control-plane',
-    '--grpc',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--data-dir',
-    dataDir,
-    '--placement-loop',
-    'off',
-  ]);
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const state = new State(dataDir);
-  const secret = state.secret();
-  state.close();
+  const {
+    process: cp,
+    adminToken: token,
+    secret,
+  } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
   const grpc = cp.info.grpc as string;
   for (const [id, tier] of [
     ['h1', 'cluster'],

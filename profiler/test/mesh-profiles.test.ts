@@ -4,7 +4,7 @@
 // accesses, checkout's calls to cart and pricing, CPU and memory per host, a legacy passthrough route, and
 // probed distances; `roam profile checkout` prints it as tables.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,9 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeToken } from '../../control-plane/auth.ts';
-import { State } from '../../control-plane/state.ts';
 import { listenOn } from '../../core/http.ts';
 import { createLegacyService } from '../../examples/legacy-service/server.ts';
-import { adminClient, type Json } from '../../test/support/control-plane.ts';
+import { adminClient, type Json, startControlPlane } from '../../test/support/control-plane.ts';
 import { endpointModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
 import type { EndpointProfile } from '../index.ts';
@@ -72,19 +71,10 @@ async function profiles(): Promise<Map<string, EndpointProfile>> {
 beforeAll(async () => {
   legacy = createLegacyService();
   const legacyAddress = await listenOn(legacy, 0, '127.0.0.1');
-  cp = await startRoam([
-    'control-plane',
-    '--grpc',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--data-dir',
-    dataDir,
-  ]);
-  adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
-  const state = new State(dataDir);
-  const secret = state.secret();
-  state.close();
+  const started = await startControlPlane(dataDir);
+  cp = started.process;
+  adminToken = started.adminToken;
+  const secret = started.secret;
   const grpc = cp.info.grpc as string;
   for (const site of ['eu', 'us']) {
     const id = `p-${site}`;
