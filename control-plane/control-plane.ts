@@ -15,7 +15,7 @@ import {
 import { observeReplicas } from './placement-inputs.ts';
 import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
-import { type EndpointPolicy, type NodeRecord, policyViolation, State, type Weights } from './state.ts';
+import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
 
 export interface NodeLoad {
   inFlight: number;
@@ -261,18 +261,12 @@ export class ControlPlane {
         for (const t of ep.targets) set.add(t.hostId);
       }
     }
-    const endpoints = this.state.endpoints();
-    const weights = new Map<string, Weights>();
-    for (const ep of endpoints) {
-      const w = this.state.weights(ep.name);
-      if (w) weights.set(ep.name, w);
-    }
     const contents = buildSnapshots({
-      endpoints,
+      endpoints: this.state.endpoints(),
       placements: this.state.placements(),
       nodes: this.state.nodes(),
       routed,
-      weights,
+      weights: this.state.allWeights(),
     });
     for (const [nodeId, content] of contents) {
       const json = JSON.stringify(content);

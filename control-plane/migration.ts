@@ -242,13 +242,15 @@ export class Migrations {
           m.timings.shifted = now - m.startedAt;
           return this.enter(m, 'verify');
         }
-        if (this.regression(m)) return this.rollback(m, this.why(m));
+        const regressed = this.regression(m);
+        if (regressed) return this.rollback(m, regressed);
         if (inStep < m.shift.holdMs) return false;
         m.shiftIndex++;
         return this.enter(m, 'shift');
       }
       case 'verify': {
-        if (this.regression(m)) return this.rollback(m, this.why(m));
+        const regressed = this.regression(m);
+        if (regressed) return this.rollback(m, regressed);
         if (inStep < this.options.verifyMs) return false;
         return this.enter(m, 'drain');
       }
@@ -291,27 +293,26 @@ export class Migrations {
   }
 
   /**
-   * A regression: the new replicas fail noticeably more often than the old ones did (an error rate over 1%
-   * and over twice the old one), or are clearly slower: a median over twice the old one plus 25 ms, or a p99
-   * over three times the old one plus 100 ms (tails alone are noisy on a busy machine). Needs 50 requests.
+   * Why the new replicas regressed, or undefined if they did not: they fail noticeably more often than the old
+   * ones did (an error rate over 1% and over twice the old one), or are clearly slower: a median over twice
+   * the old one plus 25 ms, or a p99 over three times the old one plus 100 ms (tails alone are noisy on a busy
+   * machine). Needs 50 requests.
    */
-  private regression(m: MigrationRecord): boolean {
+  private regression(m: MigrationRecord): string | undefined {
     const o = this.observed(m);
-    if (!o || o.now.requests < 50) return false;
+    if (!o || o.now.requests < 50) return undefined;
     const rate = o.now.errors / o.now.requests;
     const oldRate = o.before && o.before.requests > 0 ? o.before.errors / o.before.requests : 0;
-    if (rate > 0.01 && rate > 2 * oldRate) return true;
-    if (o.before === undefined || o.before.requests < 50) return false;
-    return o.now.p50Ms > 2 * o.before.p50Ms + 25 || o.now.p99Ms > 3 * o.before.p99Ms + 100;
-  }
-
-  private why(m: MigrationRecord): string {
-    const o = this.observed(m)!;
-    const pct = (x: TargetObservation | undefined) =>
+    const slower =
+      o.before !== undefined &&
+      o.before.requests >= 50 &&
+      (o.now.p50Ms > 2 * o.before.p50Ms + 25 || o.now.p99Ms > 3 * o.before.p99Ms + 100);
+    if (!(rate > 0.01 && rate > 2 * oldRate) && !slower) return undefined;
+    const show = (x: TargetObservation | undefined) =>
       x && x.requests > 0
-        ? `${((100 * x.errors) / x.requests).toFixed(1)}% errors, p99 ${x.p99Ms.toFixed(1)} ms`
+        ? `${((100 * x.errors) / x.requests).toFixed(1)}% errors, p50 ${x.p50Ms.toFixed(1)} ms, p99 ${x.p99Ms.toFixed(1)} ms`
         : 'no data';
-    return `regression on the new target: ${pct(o.now)} against ${pct(o.before)} before`;
+    return `regression on the new target: ${show(o.now)} against ${show(o.before)} before`;
   }
 
   /** Enters `step`: sets the placement and weights it wants, publishes, and notes what to wait for. */

@@ -39,6 +39,15 @@ export function observedNetwork(d: Distances): ObservedNetwork {
   };
 }
 
+/** One endpoint's profile (built alone, not with every other's), or undefined if nothing was measured. */
+function profileOf(profiles: ProfileStore, endpoint: string): EndpointProfile | undefined {
+  try {
+    return profiles.profile(endpoint);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The loop's inputs: every endpoint the Wasm hosts run (legacy ones are profiled but not placed). */
 export function loopInputs(profiles: ProfileStore, isLeader: () => boolean): LoopInputs {
   return {
@@ -51,7 +60,7 @@ export function loopInputs(profiles: ProfileStore, isLeader: () => boolean): Loo
       ),
     network: () => observedNetwork(profiles.distances()),
     latencyMs: (endpoint) => {
-      const p = profiles.profiles().find((x) => x.endpoint === endpoint);
+      const p = profileOf(profiles, endpoint);
       return p && p.latencyMs.count > 0 ? p.latencyMs.mean : undefined;
     },
     isLeader,
@@ -64,7 +73,7 @@ export function observeReplicas(
   endpoint: string,
   hostIds: string[],
 ): TargetObservation | undefined {
-  const p = profiles.profiles().find((x) => x.endpoint === endpoint);
+  const p = profileOf(profiles, endpoint);
   const hosts = p?.hosts.filter((h) => hostIds.includes(h.host)) ?? [];
   if (hosts.length === 0) return undefined;
   const requests = hosts.reduce((n, h) => n + h.latencyMs.count, 0);

@@ -126,15 +126,14 @@ function targetsFor(
 ): TargetMsg[] {
   const usable = (ids: Set<string> | undefined) =>
     runners.filter((h) => ids?.has(h.id) && h.status === 'up' && readyFor(h, endpoint));
-  const weights = input.weights.get(endpoint);
-  const share = weights?.[proxy.location] ?? weights?.['*'];
-  let chosen: { node: NodeRecord; weight: number }[] = [];
-  if (share && usable(placedIds).some((h) => (share[h.id] ?? 0) > 0)) {
-    // Replicas this origin's share leaves out stay as standbys (weight 0): they take the attempts the
-    // weighted ones cannot, e.g. the old replica while a move verifies the new one.
-    chosen = usable(placedIds).map((h) => ({ node: h, weight: share[h.id] ?? 0 }));
-  }
-  if (chosen.length === 0) chosen = usable(placedIds).map((h) => ({ node: h, weight: 1 }));
+  const placed = usable(placedIds);
+  const share = input.weights.get(endpoint)?.[proxy.location] ?? input.weights.get(endpoint)?.['*'];
+  // Replicas this origin's share leaves out stay as standbys (weight 0): they take the attempts the weighted
+  // ones cannot, e.g. the old replica while a move verifies the new one.
+  let chosen =
+    share && placed.some((h) => (share[h.id] ?? 0) > 0)
+      ? placed.map((h) => ({ node: h, weight: share[h.id] ?? 0 }))
+      : placed.map((h) => ({ node: h, weight: 1 }));
   if (chosen.length === 0) chosen = usable(input.routed.get(endpoint)).map((h) => ({ node: h, weight: 1 }));
   return chosen.map(({ node, weight }) => ({
     kind: node.id === proxy.id ? 'local' : 'host',

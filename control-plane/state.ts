@@ -313,6 +313,15 @@ export class State {
     return row ? JSON.parse(row.weights) : undefined;
   }
 
+  /** Every endpoint's weights, in one query (snapshots are rebuilt on every ACK). */
+  allWeights(): Map<string, Weights> {
+    const rows = this.db.prepare('SELECT endpoint, weights FROM weights').all() as {
+      endpoint: string;
+      weights: string;
+    }[];
+    return new Map(rows.map((r) => [r.endpoint, JSON.parse(r.weights)]));
+  }
+
   setWeights(endpoint: string, weights: Weights | undefined): void {
     if (weights === undefined) this.db.prepare('DELETE FROM weights WHERE endpoint = ?').run(endpoint);
     else
