@@ -7,18 +7,26 @@
 //   adaptive (the placement loop at work during the run).
 // Each run gets a fresh mesh and the same seeded arrivals. Printed: p50 and p99 over all requests, and the
 // ratios against adaptive. The aim: a p99 at least 2x better than the best static placement.
-// Run: npm run bench -- adaptive [--quick]
+// Run: npm run bench -- adaptive [--quick] [--scenario=NAME] (default shifting; data-bound shows the other case)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Mesh, startMesh } from '../cli/local-mesh.ts';
 import { comparisonChart, formatComparison, formatDetail, type RunSummary } from '../loadtests/compare.ts';
-import { shifting } from '../loadtests/scenarios/shifting.ts';
+import type { Scenario } from '../loadtests/scenario.ts';
+import { scenarios } from '../loadtests/scenarios/index.ts';
 import { firstPhase, measure, setLoop, settled } from '../loadtests/tuning.ts';
 import { DEFAULT_TOPOLOGY_FILE } from '../relay/index.ts';
 
 const quick = process.argv.includes('--quick');
 const timeScale = quick ? 0.25 : 0.5;
+const scenarioName =
+  process.argv.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length) ?? 'shifting';
+if (!scenarios[scenarioName]) {
+  console.error(`--scenario expects one of ${Object.keys(scenarios).join(', ')}, got "${scenarioName}"`);
+  process.exit(2);
+}
+const scenario: Scenario = scenarios[scenarioName];
 
 async function withMesh<T>(loop: boolean, run: (mesh: Mesh) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'roam-adaptive-'));
@@ -47,12 +55,12 @@ async function moveAll(mesh: Mesh, to: string): Promise<void> {
 async function main(): Promise<void> {
   const runs: RunSummary[] = [];
   console.error('static: all in the cluster');
-  runs.push(await withMesh(false, (m) => measure(m, 'all in the cluster', shifting, { timeScale })));
+  runs.push(await withMesh(false, (m) => measure(m, 'all in the cluster', scenario, { timeScale })));
   console.error('static: all at the edge');
   runs.push(
     await withMesh(false, async (m) => {
       await moveAll(m, 'edge-host');
-      return measure(m, 'all at the edge', shifting, { timeScale });
+      return measure(m, 'all at the edge', scenario, { timeScale });
     }),
   );
   // The loop learns the first phase, settles, and is paused: that placement then stays for the whole run.
@@ -62,15 +70,15 @@ async function main(): Promise<void> {
     console.error(label);
     runs.push(
       await withMesh(true, async (m) => {
-        await measure(m, 'warm-up', firstPhase(shifting), { timeScale, seed: 7 });
+        await measure(m, 'warm-up', firstPhase(scenario), { timeScale, seed: 7 });
         await settled(m);
         if (!adaptive) await setLoop(m, 'pause');
-        return measure(m, label, shifting, { timeScale });
+        return measure(m, label, scenario, { timeScale });
       }),
     );
   }
   console.log(
-    `\nshifting workload, ${shifting.phases.length} phases of ${shifting.phases[0]!.durationS * timeScale} s, seeded arrivals\n`,
+    `\n${scenario.name} workload, ${scenario.phases.length} phases of ${scenario.phases[0]!.durationS * timeScale} s, seeded arrivals\n`,
   );
   console.log(formatComparison(runs, 'adaptive'));
   console.log(`\n${formatDetail(runs)}`);
@@ -87,10 +95,10 @@ async function main(): Promise<void> {
   );
   mkdirSync('build/artifacts', { recursive: true });
   writeFileSync(
-    'build/artifacts/adaptive.svg',
-    comparisonChart(runs, 'shifting workload: p50 and p99 per placement'),
+    `build/artifacts/adaptive-${scenario.name}.svg`,
+    comparisonChart(runs, `${scenario.name} workload: p50 and p99 per placement`),
   );
-  console.log('chart: build/artifacts/adaptive.svg');
+  console.log(`chart: build/artifacts/adaptive-${scenario.name}.svg`);
 }
 
 main().catch((err) => {

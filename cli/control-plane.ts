@@ -28,6 +28,9 @@ Options:
   --placement-loop on|off  re-place endpoints from live profiles (default: on; off leaves placement to
                          deploys and "roam migrate")
   --loop-period-ms MS    how often the placement loop re-plans; drift re-plans at once (default: 5000)
+  --profile-half-life-ms MS
+                         half-life of the profile window the loop places from: shorter follows a shifting
+                         workload sooner, longer is steadier (default: 30000)
 
 The admin token is written to DIR/admin.token; "roam token --node ID" prints a node's token.
 ${clusterUsage}`;
@@ -46,6 +49,7 @@ export const controlPlaneCommand: Command = {
         'node-timeout-ms': { type: 'string' },
         'placement-loop': { type: 'string' },
         'loop-period-ms': { type: 'string' },
+        'profile-half-life-ms': { type: 'string' },
         ...clusterFlags,
       },
       usage,
@@ -60,7 +64,15 @@ export const controlPlaneCommand: Command = {
     const timeout = values['node-timeout-ms'] === undefined ? undefined : Number(values['node-timeout-ms']);
     if (timeout !== undefined && !(timeout > 0))
       throw new UsageError('--node-timeout-ms expects a positive number');
-    const cluster = await startCluster(values, { dataDir, ...(timeout ? { nodeTimeoutMs: timeout } : {}) });
+    const halfLife =
+      values['profile-half-life-ms'] === undefined ? undefined : Number(values['profile-half-life-ms']);
+    if (halfLife !== undefined && !(halfLife >= 1000))
+      throw new UsageError('--profile-half-life-ms expects at least 1000');
+    const cluster = await startCluster(values, {
+      dataDir,
+      ...(timeout ? { nodeTimeoutMs: timeout } : {}),
+      ...(halfLife ? { profiles: { halfLifeMs: halfLife } } : {}),
+    });
     const cp = cluster.cp;
     const tokenFile = join(dataDir, 'admin.token');
     writeFileSync(tokenFile, `${adminToken(cp.state.secret())}\n`);

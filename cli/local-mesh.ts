@@ -78,6 +78,23 @@ export const EXAMPLE_ROUTES: Record<string, string[]> = {
   resize: ['POST /resize'],
 };
 
+/**
+ * Stateless examples may run a replica per site that calls them, so each origin can be served where it
+ * enters; the solver still decides whether a replica pays. Data-bound ones keep a single copy by their data.
+ */
+const EXAMPLE_POLICIES: Record<string, { maxReplicas: number }> = {
+  hello: { maxReplicas: 3 },
+  resize: { maxReplicas: 3 },
+  pricing: { maxReplicas: 3 },
+};
+
+/**
+ * The demo mesh is small and its workload shifts within a minute, so its nodes report every second and the
+ * loop places from a 10 s profile window (the defaults, 5 s and 30 s, suit a production mesh's slower shifts).
+ */
+const MESH_REPORT_INTERVAL_MS = '1000';
+const MESH_PROFILE_HALF_LIFE_MS = '10000';
+
 const ROOT = new URL('../', import.meta.url).pathname;
 const ENDPOINTS_DIR = join(ROOT, 'build/endpoints');
 const LEGACY = join(ROOT, 'examples/legacy-service/server.ts');
@@ -140,6 +157,8 @@ function nodeArgs(layout: MeshLayout, p: MeshProcess, grpc: string, mapsDir: str
     grpc,
     '--network-map',
     join(mapsDir, `${p.name}.json`),
+    '--report-interval-ms',
+    MESH_REPORT_INTERVAL_MS,
     ...remoteStores,
   ];
   if (p.role === 'proxy') {
@@ -216,6 +235,8 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       `127.0.0.1:${layout.controlPlane.grpcPort}`,
       '--data-dir',
       cpDir,
+      '--profile-half-life-ms',
+      MESH_PROFILE_HALF_LIFE_MS,
       ...(options.controlPlaneArgs ?? []),
     ]);
     const grpc = cp.info.grpc as string;
@@ -265,6 +286,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         endpoint: m.name,
         digest,
         routes: EXAMPLE_ROUTES[m.name]!.map((match) => ({ match })),
+        ...(EXAMPLE_POLICIES[m.name] ? { policy: EXAMPLE_POLICIES[m.name] } : {}),
       });
     }
     // Ready means ready to serve: every proxy routes every example (hosts fetched and warmed them first).

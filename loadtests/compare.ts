@@ -11,6 +11,11 @@ export interface RunSummary {
   all: { p50Ms: number; p99Ms: number; count: number; errors: number };
   /** Per request kind of the scenario (hello, cart-add, ...). */
   requests: Record<string, { p50Ms: number; p99Ms: number; count: number; errors: number }>;
+  /**
+   * 'request: status 502 ("the first such body")' or "request: ECONNRESET" -> how many; empty when nothing
+   * failed.
+   */
+  errorsBy: Record<string, number>;
   /** Endpoint -> hosts it ran on when the run ended. */
   placement: Record<string, string[]>;
 }
@@ -24,7 +29,11 @@ export function summarize(
   let count = 0;
   let errors = 0;
   const requests: RunSummary['requests'] = {};
+  const errorsBy: Record<string, number> = {};
   for (const [name, s] of Object.entries(report.total)) {
+    for (const [status, n] of Object.entries(s.rejected))
+      errorsBy[`${name}: status ${status} (${JSON.stringify(s.rejectedSample[status] ?? '')})`] = n;
+    for (const [code, n] of Object.entries(s.failures)) errorsBy[`${name}: ${code}`] = n;
     all.merge(s.histogram);
     count += s.count;
     errors += s.errors;
@@ -34,6 +43,7 @@ export function summarize(
     label,
     all: { p50Ms: all.quantile(0.5), p99Ms: all.quantile(0.99), count, errors },
     requests,
+    errorsBy,
     placement,
   };
 }
@@ -82,7 +92,15 @@ export function formatDetail(runs: RunSummary[]): string {
   const endpoints = [...new Set(runs.flatMap((r) => Object.keys(r.placement)))].sort();
   const placed = [['endpoint', ...runs.map((r) => `${r.label}: placement`)]];
   for (const e of endpoints) placed.push([e, ...runs.map((r) => (r.placement[e] ?? []).join(',') || '-')]);
-  return `${table(rows)}\n\n${table(placed)}`;
+  const failed = runs
+    .filter((r) => Object.keys(r.errorsBy).length > 0)
+    .map(
+      (r) =>
+        `errors in ${r.label}: ${Object.entries(r.errorsBy)
+          .map(([k, n]) => `${k} x${n}`)
+          .join(', ')}`,
+    );
+  return [table(rows), table(placed), ...(failed.length > 0 ? [failed.join('\n')] : [])].join('\n\n');
 }
 
 /** A bar chart of p50 and p99 per run (milliseconds), as a standalone SVG document. */

@@ -44,6 +44,10 @@ export interface RequestStats {
   /** Arrivals not sent because `maxInFlight` requests were outstanding. */
   dropped: number;
   statuses: Record<string, number>;
+  /** Answers counted as errors, by status (a subset of `statuses`). */
+  rejected: Record<string, number>;
+  /** Per status in `rejected`, the start of the first such answer's body: what the mesh said was wrong. */
+  rejectedSample: Record<string, string>;
   /** Failures without an answer, by undici error code (or "timeout"). */
   failures: Record<string, number>;
   p50Ms: number;
@@ -82,6 +86,8 @@ class Tally {
   errors = 0;
   dropped = 0;
   readonly statuses: Record<string, number> = {};
+  readonly rejected: Record<string, number> = {};
+  readonly rejectedSample: Record<string, string> = {};
   readonly failures: Record<string, number> = {};
   private readonly endpoint: string;
 
@@ -89,10 +95,14 @@ class Tally {
     this.endpoint = endpoint;
   }
 
-  answered(status: number, ok: boolean, ms: number): void {
+  answered(status: number, ok: boolean, ms: number, body: () => string): void {
     this.statuses[status] = (this.statuses[status] ?? 0) + 1;
     if (ok) this.ok++;
-    else this.errors++;
+    else {
+      this.errors++;
+      this.rejected[status] = (this.rejected[status] ?? 0) + 1;
+      this.rejectedSample[status] ??= body().slice(0, 200);
+    }
     this.histogram.record(ms);
   }
 
@@ -110,6 +120,8 @@ class Tally {
       errors: this.errors,
       dropped: this.dropped,
       statuses: this.statuses,
+      rejected: this.rejected,
+      rejectedSample: this.rejectedSample,
       failures: this.failures,
       p50Ms: h.quantile(0.5),
       p99Ms: h.quantile(0.99),
@@ -197,8 +209,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         signal: AbortSignal.timeout(timeoutMs),
       })
       .then(async (res) => {
-        await res.body.arrayBuffer();
-        tally.answered(res.statusCode, isOk(template, res.statusCode), performance.now() - scheduledAt);
+        const body = await res.body.arrayBuffer();
+        tally.answered(res.statusCode, isOk(template, res.statusCode), performance.now() - scheduledAt, () =>
+          Buffer.from(body).toString('utf8'),
+        );
       })
       .catch((err: unknown) => tally.failed(failureCode(err)))
       .finally(() => inFlight.delete(p));
@@ -275,6 +289,8 @@ function mergeStats(phases: PhaseReport[]): Record<string, RequestStats> {
       t.errors += s.errors;
       t.dropped += s.dropped;
       for (const [k, v] of Object.entries(s.statuses)) t.statuses[k] = (t.statuses[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(s.rejected)) t.rejected[k] = (t.rejected[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(s.rejectedSample)) t.rejectedSample[k] ??= v;
       for (const [k, v] of Object.entries(s.failures)) t.failures[k] = (t.failures[k] ?? 0) + v;
       t.histogram.merge(s.histogram);
     }

@@ -70,6 +70,12 @@ export class WorkerPool {
       // them (seen in `roam up`). Waiting invocations cost an instance each (~128 KB), not CPU.
       concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 64,
       idleTimeout: 60_000,
+      // An idle worker must keep its event loop turning: it stamps the liveness heartbeat and takes module
+      // announcements from there. piscina's default ('sync') blocks an idle worker in Atomics.wait, so every
+      // worker idle for wedgedAfterMs looked wedged and was terminated, with any task handed to it as it went
+      // (seen as 504s under the adaptive benchmark). Measured side by side: 130 us median per invocation
+      // either way.
+      atomics: 'async',
       workerData: { watchdog: watchdogControl(), moduleChannel, heartbeat },
     });
     this.livenessTimer = setInterval(() => this.replaceWedged(), HEARTBEAT_CHECK_MS);

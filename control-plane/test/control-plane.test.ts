@@ -333,6 +333,19 @@ describe('control plane', () => {
     await expect(run(['rollback', 'hello'])).rejects.toThrow(/no version 0/);
   });
 
+  it('refuses a profile half-life it cannot use, naming the flag', async () => {
+    const failed = await execFileAsync(process.execPath, [
+      ROAM,
+      'control-plane',
+      '--profile-half-life-ms',
+      '10',
+      '--data-dir',
+      join(dataDir, 'refused'),
+    ]).catch((err: { code: number; stderr: string }) => err);
+    expect(failed).toMatchObject({ code: 2 });
+    expect((failed as { stderr: string }).stderr).toContain('--profile-half-life-ms expects at least 1000');
+  });
+
   it('keeps endpoints within their policy, and says why when nothing fits', async () => {
     const up = await admin('POST', '/api/modules', endpointModule('hello'));
     const gpu = await admin('POST', '/api/deploy', {

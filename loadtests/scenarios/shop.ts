@@ -1,5 +1,5 @@
 // The requests the example endpoints answer (examples/endpoints), as the scenarios send them through a proxy:
-// `hello` is cheap compute, `cart` is data-heavy, `checkout` is the chatty caller of `cart` and `pricing`.
+// `hello` is cheap compute, `resize` CPU and bytes, `cart` is data-heavy, `checkout` is the chatty caller of `cart` and `pricing`.
 import type { RequestTemplate } from '../scenario.ts';
 
 export const shopRequests: Record<string, RequestTemplate> = {
@@ -18,6 +18,14 @@ export const shopRequests: Record<string, RequestTemplate> = {
     path: '/pricing',
     body: '{"items":[{"sku":"{sku}","qty":2},{"sku":"sku1","qty":1}]}',
     headers: { 'content-type': 'application/json' },
+  },
+  // A 64x64 RGBA image (16 KiB: every byte is a valid channel value) down to a 16x16 thumbnail.
+  resize: {
+    endpoint: 'resize',
+    method: 'POST',
+    path: '/resize?w=64&h=64&tw=16&th=16',
+    body: 'x'.repeat(64 * 64 * 4),
+    headers: { 'content-type': 'application/octet-stream' },
   },
   // An empty cart is a normal answer in a random workload, not a failure.
   checkout: { endpoint: 'checkout', method: 'POST', path: '/checkout/{user}', ok: [201, 409] },

@@ -64,7 +64,7 @@ describe('roam load', () => {
   it('refuses an unknown scenario or a missing target by name', async () => {
     const unknown = await roam(['load', '--scenario', 'nope', '--target', url]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('--scenario expects one of shifting, steady, got "nope"');
+    expect(unknown.stderr).toContain('--scenario expects one of shifting, data-bound, steady, got "nope"');
     const missing = await roam(['load', '--scenario', 'shifting', '--target', `edge=${url}`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no target for origin "device", "cluster"');

@@ -63,6 +63,7 @@ describe('k6 rendering', () => {
       'loadtests/k6/options.ts',
       'loadtests/k6/script.ts',
       'loadtests/scenario.ts',
+      'loadtests/scenarios/data-bound.ts',
       'loadtests/scenarios/index.ts',
       'loadtests/scenarios/shifting.ts',
       'loadtests/scenarios/shop.ts',

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { closeServer, listenOn } from '../../core/http.ts';
+import { formatDetail, summarize } from '../compare.ts';
 import { formatReport, runScenario } from '../runner.ts';
 import type { Scenario } from '../scenario.ts';
 import { scenarios } from '../scenarios/index.ts';
@@ -32,7 +33,7 @@ async function server(delayMs = 0): Promise<{ url: string; seen: Seen[]; maxConc
     setTimeout(() => {
       active--;
       res.statusCode = req.url!.startsWith('/fail') ? 500 : 200;
-      res.end('ok');
+      res.end(res.statusCode === 500 ? 'failed on purpose' : 'ok');
     }, delayMs);
   });
   servers.push(s);
@@ -85,6 +86,16 @@ describe('load runner', () => {
     expect(fail!.errors).toBe(fail!.count);
     expect(x!.failures['ECONNREFUSED']).toBeGreaterThan(0);
     expect(x!.ok + x!.errors).toBe(x!.count);
+    // Comparisons name what failed, per request and status or error code.
+    const summary = summarize('run', report, {});
+    expect(summary.errorsBy).toEqual({
+      'fail: status 500 ("failed on purpose")': fail!.rejected['500'],
+      'fail: ECONNREFUSED': fail!.failures['ECONNREFUSED'],
+      'x: ECONNREFUSED': x!.failures['ECONNREFUSED'],
+    });
+    expect(formatDetail([summary])).toContain(
+      `errors in run: fail: status 500 ("failed on purpose") x${fail!.rejected['500']}`,
+    );
 
     const capped = await runScenario(
       scenario([{ name: 'p', durationS: 0.5, rate: 40, origins: { a: 1 }, mix: { x: 1 } }]),

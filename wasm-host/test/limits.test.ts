@@ -115,4 +115,25 @@ describe('worker liveness', () => {
       await host.close();
     }
   });
+
+  it('leaves a worker that is only idle alone', async () => {
+    // An idle worker waits for its next task; it must keep beating while it waits (piscina's default
+    // synchronous wait blocked its event loop, so every idle worker looked wedged and was killed, taking any
+    // task handed to it at that moment along).
+    const host = new WasmHost({
+      id: 'idle',
+      tier: 'cluster',
+      exec: 'worker',
+      workers: { minThreads: 1, maxThreads: 1, wedgedAfterMs: 300 },
+    });
+    try {
+      await host.activate('echo', host.modules.put(fixtureModule('echo')));
+      expect((await host.invoke('echo', request('GET', '/before'))).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(host.replacedWorkers).toBe(0);
+      expect((await host.invoke('echo', request('GET', '/after'))).status).toBe(200);
+    } finally {
+      await host.close();
+    }
+  });
 });
