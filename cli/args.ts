@@ -10,6 +10,17 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** An optional integer flag: undefined when absent, else at least `min`, or a UsageError naming the flag. */
+export function integerFlag(flag: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    const wanted = min === 1 ? 'a positive integer' : `an integer of at least ${min}`;
+    throw new UsageError(`${flag} expects ${wanted}, got "${value}"`);
+  }
+  return n;
+}
+
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
   options: T,

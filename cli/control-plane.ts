@@ -12,7 +12,7 @@ import { State } from '../control-plane/state.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { migrationCounter, registerPlacementMetrics } from '../profiler/index.ts';
-import { type Command, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, parse, UsageError } from './args.ts';
 import { clusterFlags, clusterUsage, startCluster } from './control-plane-cluster.ts';
 import { onShutdown } from './lifecycle.ts';
 
@@ -61,13 +61,13 @@ export const controlPlaneCommand: Command = {
     const grpcAt = parseHostPort(values.grpc ?? '127.0.0.1:7950', '--grpc');
     const adminAt = parseHostPort(values.admin ?? '127.0.0.1:7900', '--admin');
     const dataDir = values['data-dir'] ?? DEFAULT_DATA_DIR;
-    const timeout = values['node-timeout-ms'] === undefined ? undefined : Number(values['node-timeout-ms']);
-    if (timeout !== undefined && !(timeout > 0))
-      throw new UsageError('--node-timeout-ms expects a positive number');
-    const halfLife =
-      values['profile-half-life-ms'] === undefined ? undefined : Number(values['profile-half-life-ms']);
-    if (halfLife !== undefined && !(halfLife >= 1000))
-      throw new UsageError('--profile-half-life-ms expects at least 1000');
+    const timeout = integerFlag('--node-timeout-ms', values['node-timeout-ms']);
+    const halfLife = integerFlag('--profile-half-life-ms', values['profile-half-life-ms'], 1000);
+    // Every flag is checked before anything listens: a bad one must end the process, not leave servers up.
+    const loopMode = values['placement-loop'] ?? 'on';
+    if (loopMode !== 'on' && loopMode !== 'off')
+      throw new UsageError(`--placement-loop expects on or off, got "${loopMode}"`);
+    const loopPeriodMs = integerFlag('--loop-period-ms', values['loop-period-ms'], 100);
     const cluster = await startCluster(values, {
       dataDir,
       ...(timeout ? { nodeTimeoutMs: timeout } : {}),
@@ -78,7 +78,7 @@ export const controlPlaneCommand: Command = {
     writeFileSync(tokenFile, `${adminToken(cp.state.secret())}\n`);
     chmodSync(tokenFile, 0o600);
     const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port);
-    const loop = startPlacementLoop(cp, values['placement-loop'], values['loop-period-ms']);
+    const loop = loopMode === 'on' ? startPlacementLoop(cp, loopPeriodMs) : undefined;
     const telemetry = startTelemetry('roam-control-plane');
     registerPlacementMetrics(() => {
       const nodes = new Map(cp.state.nodes().map((n) => [n.id, n]));
@@ -115,17 +115,7 @@ export const controlPlaneCommand: Command = {
   },
 };
 
-function startPlacementLoop(
-  cp: ControlPlane,
-  mode: string | undefined,
-  periodFlag: string | undefined,
-): PlacementLoop | undefined {
-  if (mode !== undefined && mode !== 'on' && mode !== 'off')
-    throw new UsageError(`--placement-loop expects on or off, got "${mode}"`);
-  if (mode === 'off') return undefined;
-  const periodMs = periodFlag === undefined ? undefined : Number(periodFlag);
-  if (periodMs !== undefined && !(periodMs >= 100))
-    throw new UsageError('--loop-period-ms expects a number of milliseconds, at least 100');
+function startPlacementLoop(cp: ControlPlane, periodMs: number | undefined): PlacementLoop {
   const loop = new PlacementLoop(
     cp,
     loopInputs(cp.profiles, () => cp.isLeader()),

@@ -10,7 +10,7 @@ import { startNodeProfiling } from '../profiler/index.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
 import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
 import { HostServer } from '../wasm-host/server.ts';
-import { type Command, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam host --tier <${TIERS.join('|')}> --listen HOST:PORT [options]
@@ -76,17 +76,10 @@ export const hostCommand: Command = {
     const exec = values.exec ?? 'worker';
     if (exec !== 'inline' && exec !== 'worker') throw new UsageError(`--exec must be inline or worker`);
     const listen = parseHostPort(values.listen, '--listen');
-    const positive = (flag: string, v: string | undefined): number | undefined => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0)
-        throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
-      return n;
-    };
-    const workers = positive('--workers', values.workers);
-    const timeoutMs = positive('--timeout-ms', values['timeout-ms']);
-    const memoryPages = positive('--memory-pages', values['memory-pages']);
-    const reportIntervalMs = positive('--report-interval-ms', values['report-interval-ms']);
+    const workers = integerFlag('--workers', values.workers);
+    const timeoutMs = integerFlag('--timeout-ms', values['timeout-ms']);
+    const memoryPages = integerFlag('--memory-pages', values['memory-pages']);
+    const reportIntervalMs = integerFlag('--report-interval-ms', values['report-interval-ms']);
     const profilingOn = (values.profiling ?? 'on') === 'on';
     if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
     const token = values.token ?? process.env.ROAM_TOKEN;

@@ -7,7 +7,7 @@ import { startTelemetry } from '../core/telemetry.ts';
 import { startNodeProfiling } from '../profiler/index.ts';
 import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
-import { type Command, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam proxy --listen HOST:PORT [--upstream URL] [--admin HOST:PORT] [options]
@@ -74,18 +74,11 @@ export const proxyCommand: Command = {
     }
     const exec = values.exec ?? 'inline';
     if (exec !== 'inline' && exec !== 'worker') throw new UsageError('--exec must be inline or worker');
-    const number = (flag: string, v: string | undefined) => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0)
-        throw new UsageError(`${flag} expects a positive integer, got "${v}"`);
-      return n;
-    };
-    const drainTimeoutMs = number('--drain-timeout-ms', values['drain-timeout-ms']);
-    const maxBodyBytes = number('--max-body-bytes', values['max-body-bytes']);
-    const headersTimeoutMs = number('--headers-timeout-ms', values['headers-timeout-ms']);
-    const requestTimeoutMs = number('--request-timeout-ms', values['request-timeout-ms']);
-    const reportIntervalMs = number('--report-interval-ms', values['report-interval-ms']);
+    const drainTimeoutMs = integerFlag('--drain-timeout-ms', values['drain-timeout-ms']);
+    const maxBodyBytes = integerFlag('--max-body-bytes', values['max-body-bytes']);
+    const headersTimeoutMs = integerFlag('--headers-timeout-ms', values['headers-timeout-ms']);
+    const requestTimeoutMs = integerFlag('--request-timeout-ms', values['request-timeout-ms']);
+    const reportIntervalMs = integerFlag('--report-interval-ms', values['report-interval-ms']);
     const profilingOn = (values.profiling ?? 'on') === 'on';
     if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
     const id = values.id ?? `proxy-${listen.port || process.pid}`;

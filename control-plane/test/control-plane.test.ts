@@ -333,17 +333,27 @@ describe('control plane', () => {
     await expect(run(['rollback', 'hello'])).rejects.toThrow(/no version 0/);
   });
 
-  it('refuses a profile half-life it cannot use, naming the flag', async () => {
-    const failed = await execFileAsync(process.execPath, [
-      ROAM,
-      'control-plane',
-      '--profile-half-life-ms',
-      '10',
-      '--data-dir',
-      join(dataDir, 'refused'),
-    ]).catch((err: { code: number; stderr: string }) => err);
-    expect(failed).toMatchObject({ code: 2 });
-    expect((failed as { stderr: string }).stderr).toContain('--profile-half-life-ms expects at least 1000');
+  it('refuses a bad loop flag before it listens: exit 2 naming the flag, no process left serving', async () => {
+    const refused = (args: string[]) =>
+      execFileAsync(
+        process.execPath,
+        [ROAM, 'control-plane', ...args, '--data-dir', join(dataDir, 'refused')],
+        {
+          timeout: 20_000,
+        },
+      ).catch((err: { code: number; stderr: string }) => err);
+    for (const [args, message] of [
+      [
+        ['--profile-half-life-ms', '10'],
+        '--profile-half-life-ms expects an integer of at least 1000, got "10"',
+      ],
+      [['--loop-period-ms', '50'], '--loop-period-ms expects an integer of at least 100, got "50"'],
+      [['--placement-loop', 'maybe'], '--placement-loop expects on or off, got "maybe"'],
+    ] as const) {
+      const failed = await refused([...args]);
+      expect(failed).toMatchObject({ code: 2 });
+      expect((failed as { stderr: string }).stderr).toContain(message);
+    }
   });
 
   it('keeps endpoints within their policy, and says why when nothing fits', async () => {
