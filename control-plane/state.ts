@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/errors.ts';
+import { ConflictError, NotFoundError } from '../core/errors.ts';
+import { checkName } from '../core/names.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { ModuleStore } from '../wasm-host/index.ts';
 import type { DataStoreInfo } from './proto.ts';
@@ -71,8 +72,6 @@ export interface HistoryRecord {
   endpoint: string | null;
   detail: Record<string, unknown>;
 }
-
-export const ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class State {
   readonly modules: ModuleStore;
@@ -175,9 +174,7 @@ export class State {
     routes: RouteSpec[] | undefined,
     policy: EndpointPolicy | undefined,
   ): { version: number; changed: boolean } {
-    if (!ENDPOINT_NAME.test(name)) {
-      throw new InvalidArgumentError(`endpoint name "${name}" must be 1-128 characters of [A-Za-z0-9._-]`);
-    }
+    checkName(name, 'endpoint');
     if (!this.modules.has(digest)) throw new NotFoundError(`module ${digest} has not been uploaded`);
     const current = this.endpoint(name);
     const nextRoutes = routes ?? current?.routes ?? [];

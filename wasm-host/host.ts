@@ -10,6 +10,7 @@ import {
   RoamError,
 } from '../core/errors.ts';
 import { Histogram, type HistogramSnapshot } from '../core/histogram.ts';
+import { checkName } from '../core/names.ts';
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
 import { CPU_SAMPLE_EVERY, type EndpointUsage, type InvocationCost, newUsage } from './accounting.ts';
 import { bindHostServices, type EndpointCaller, type HostServices, type LogSink } from './host-services.ts';
@@ -171,11 +172,7 @@ export class WasmHost {
    * version keeps serving until the swap and then drains its in-flight invocations.
    */
   async activate(endpoint: string, digest: string, options: ActivateOptions = {}): Promise<void> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(endpoint)) {
-      throw new InvalidArgumentError(
-        `endpoint name "${endpoint}" must be 1-128 characters of [A-Za-z0-9._-]`,
-      );
-    }
+    checkName(endpoint, 'endpoint');
     const loaded = await this.modules.load(digest);
     const limits = resolveLimits({ ...this.options.limits, ...options.limits });
     const exec = options.exec ?? this.exec;

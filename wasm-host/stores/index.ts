@@ -1,12 +1,13 @@
 // Builds stores from their specs ("memory", "sqlite:PATH", "http://HOST:PORT") and resolves them by name.
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { checkName } from '../../core/names.ts';
 import { MemoryStore } from './memory-store.ts';
 import { RemoteStore } from './remote-store.ts';
 import { SqliteStore } from './sqlite-store.ts';
-import { type DataStore, STORE_NAME } from './store.ts';
+import type { DataStore } from './store.ts';
 
 export type { DataStore, MaybePromise } from './store.ts';
-export { MemoryStore, RemoteStore, SqliteStore, STORE_NAME };
+export { MemoryStore, RemoteStore, SqliteStore };
 
 export interface StoreSpec {
   name: string;
@@ -32,9 +33,7 @@ export function parseStoreFlag(value: string): StoreSpec {
 }
 
 export function createStore(s: StoreSpec, localLocation: string, token?: string): DataStore {
-  if (!STORE_NAME.test(s.name)) {
-    throw new InvalidArgumentError(`store name "${s.name}" must be 1-128 characters of [A-Za-z0-9._-]`);
-  }
+  checkName(s.name, 'store');
   if (s.spec === 'memory') return new MemoryStore(s.name, s.location ?? localLocation);
   if (s.spec.startsWith('sqlite:'))
     return new SqliteStore(s.name, s.location ?? localLocation, s.spec.slice(7));

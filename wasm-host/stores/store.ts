@@ -17,5 +17,3 @@ export interface DataStore {
   list(prefix: string, limit: number): MaybePromise<string[]>;
   close(): MaybePromise<void>;
 }
-
-export const STORE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
