@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
-import { Client, Pool } from 'undici';
+import { Pool } from 'undici';
 import {
   EndpointNotActiveError,
   NotFoundError,
@@ -31,7 +31,6 @@ import { outlierLayer } from './layers/outlier.ts';
 import { RetryBudget, retryLayer } from './layers/retry.ts';
 import { timeoutLayer } from './layers/timeout.ts';
 import { Listener } from './listener.ts';
-import { forward } from './passthrough.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
 import { TargetStates } from './target-state.ts';
 import {
@@ -44,6 +43,7 @@ import {
 } from './telemetry.ts';
 import { transport } from './transports.ts';
 import { upgrade } from './upgrade.ts';
+import { Upstream } from './upstream.ts';
 
 export interface ProxyLimits {
   maxBodyBytes: number;
@@ -53,6 +53,8 @@ export interface ProxyLimits {
   keepAliveTimeoutMs: number;
   drainTimeoutMs: number;
   maxPendingPerTarget: number;
+  /** Most connections the proxy opens to its upstream service over HTTP/1.1. */
+  maxUpstreamConnections: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
@@ -63,6 +65,7 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   keepAliveTimeoutMs: 65_000,
   drainTimeoutMs: 15_000,
   maxPendingPerTarget: 1024,
+  maxUpstreamConnections: 128,
 };
 
 export interface ProxyOptions {
@@ -159,12 +162,7 @@ export class SidecarProxy {
   readonly passthroughStats = { requests: 0, errors: 0, latency: new Histogram() };
   private readonly recorder: RequestRecorder | undefined;
   private table = RouteTable.empty();
-  private readonly upstream: Pool | undefined;
-  /**
-   * HTTP/2 cleartext to the upstream, for gRPC, which needs HTTP/2 end to end; other requests use HTTP/1.1.
-   * One client: HTTP/2 multiplexes streams over its connection (and undici's Pool drops the h2c option).
-   */
-  private readonly upstreamH2: Client | undefined;
+  private readonly upstream: Upstream | undefined;
   private readonly hostPools = new Map<string, Pool>();
   private readonly listener: Listener;
   private readonly dispatch: Dispatch;
@@ -180,15 +178,7 @@ export class SidecarProxy {
     this.host = options.host;
     this.recorder = options.recorder;
     this.upstream = options.upstream
-      ? new Pool(options.upstream, {
-          connections: 128,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          connect: networkConnector(),
-        })
-      : undefined;
-    this.upstreamH2 = options.upstream
-      ? new Client(options.upstream, { allowH2: true, h2Options: { useH2c: true }, keepAliveTimeout: 30_000 })
+      ? new Upstream(options.upstream, { connections: this.limits.maxUpstreamConnections })
       : undefined;
     this.listener = new Listener(
       {
@@ -211,7 +201,7 @@ export class SidecarProxy {
       ],
       transport({
         local: this.host,
-        upstream: this.upstream ?? new Pool('http://127.0.0.1:9'),
+        upstream: this.upstream?.pool ?? new Pool('http://127.0.0.1:9'),
         hostPool: (url) => this.hostPool(url),
       }),
     );
@@ -372,11 +362,9 @@ export class SidecarProxy {
     if (!this.upstream)
       throw new NotFoundError(`no route for ${req.method} ${req.url} and no upstream configured`);
     const start = performance.now();
-    const grpc =
-      req.httpVersionMajor === 2 && req.headers['content-type']?.startsWith('application/grpc') === true;
     const incoming = req.headers.traceparent;
     const traceparent = traceparentFor(ctx, typeof incoming === 'string' ? incoming : undefined);
-    const result = await forward(grpc ? this.upstreamH2! : this.upstream, req, res, traceparent);
+    const result = await this.upstream.forward(req, res, { traceparent });
     const s = this.passthroughStats;
     s.requests++;
     const ms = performance.now() - start;
@@ -511,7 +499,7 @@ export class SidecarProxy {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    upgrade(this.upstream, req, socket, head);
+    upgrade(this.upstream.pool, req, socket, head);
   }
 
   private localReply(res: ServerResponse | Http2ServerResponse, err: RoamError): void {
@@ -562,11 +550,7 @@ export class SidecarProxy {
     await this.listener.settled(Math.min(1000, timeoutMs));
     this.listener.destroyAll();
     // Whatever is still open after the drain is cut, not waited for.
-    await Promise.all([
-      this.upstream?.destroy(),
-      this.upstreamH2?.destroy(),
-      ...[...this.hostPools.values()].map((p) => p.destroy()),
-    ]);
+    await Promise.all([this.upstream?.destroy(), ...[...this.hostPools.values()].map((p) => p.destroy())]);
     await this.host?.close();
     return { drained };
   }
