@@ -5,7 +5,7 @@ import { applyToProxy } from '../control-plane/node-apply.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { startNodeProfiling } from '../profiler/index.ts';
-import { AdminServer, loadRouteFile, SidecarProxy } from '../proxy/index.ts';
+import { AdminServer, loadRouteFile, type ProxyLimits, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
 import { type Command, integerFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
@@ -25,11 +25,31 @@ Options:
   --drain-timeout-ms MS   on SIGTERM, how long in-flight requests may take to finish (default: 15000)
   --headers-timeout-ms MS time a client has to send its request head (default: 10000)
   --request-timeout-ms MS time a client has to send its whole request (default: 60000)
+  --keep-alive-timeout-ms MS  an idle client connection is closed after this (default: 65000)
+  --idle-timeout-ms MS    a request in progress that moves no byte for this long is cut (default: 300000)
   --max-body-bytes N      largest request body an endpoint accepts (default: 8 MiB)
+  --max-connections N     inbound connections open at once (default: 10000)
+  --max-concurrent-streams N  HTTP/2 streams open at once per connection (default: 100)
+  --max-upstream-connections N  connections to the upstream service (default: 1024)
+  --max-upstream-per-client N   passthrough requests in flight per client address (default: 512)
   --profiling on|off      per-endpoint profiles, probes and their metrics (default: on)
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
   --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
+
+/** Flags that set a limit of the proxy (docs/proxy.md lists each with its default). */
+const LIMIT_FLAGS = [
+  ['drain-timeout-ms', 'drainTimeoutMs'],
+  ['headers-timeout-ms', 'headersTimeoutMs'],
+  ['request-timeout-ms', 'requestTimeoutMs'],
+  ['keep-alive-timeout-ms', 'keepAliveTimeoutMs'],
+  ['idle-timeout-ms', 'idleTimeoutMs'],
+  ['max-body-bytes', 'maxBodyBytes'],
+  ['max-connections', 'maxConnections'],
+  ['max-concurrent-streams', 'maxConcurrentStreams'],
+  ['max-upstream-connections', 'maxUpstreamConnections'],
+  ['max-upstream-per-client', 'maxUpstreamPerClient'],
+] as const satisfies readonly (readonly [string, keyof ProxyLimits])[];
 
 export const proxyCommand: Command = {
   name: 'proxy',
@@ -51,6 +71,12 @@ export const proxyCommand: Command = {
         'headers-timeout-ms': { type: 'string' },
         'request-timeout-ms': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'keep-alive-timeout-ms': { type: 'string' },
+        'idle-timeout-ms': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-concurrent-streams': { type: 'string' },
+        'max-upstream-connections': { type: 'string' },
+        'max-upstream-per-client': { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
         profiling: { type: 'string' },
@@ -74,10 +100,11 @@ export const proxyCommand: Command = {
     }
     const exec = values.exec ?? 'inline';
     if (exec !== 'inline' && exec !== 'worker') throw new UsageError('--exec must be inline or worker');
-    const drainTimeoutMs = integerFlag('--drain-timeout-ms', values['drain-timeout-ms']);
-    const maxBodyBytes = integerFlag('--max-body-bytes', values['max-body-bytes']);
-    const headersTimeoutMs = integerFlag('--headers-timeout-ms', values['headers-timeout-ms']);
-    const requestTimeoutMs = integerFlag('--request-timeout-ms', values['request-timeout-ms']);
+    const limits: Partial<ProxyLimits> = {};
+    for (const [flag, key] of LIMIT_FLAGS) {
+      const n = integerFlag(`--${flag}`, values[flag]);
+      if (n !== undefined) limits[key] = n;
+    }
     const reportIntervalMs = integerFlag('--report-interval-ms', values['report-interval-ms']);
     const profilingOn = (values.profiling ?? 'on') === 'on';
     if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
@@ -99,12 +126,7 @@ export const proxyCommand: Command = {
       host,
       ...(profiling ? { recorder: profiling.profiler } : {}),
       ...(values.upstream ? { upstream: values.upstream } : {}),
-      limits: {
-        ...(drainTimeoutMs ? { drainTimeoutMs } : {}),
-        ...(maxBodyBytes ? { maxBodyBytes } : {}),
-        ...(headersTimeoutMs ? { headersTimeoutMs } : {}),
-        ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
-      },
+      limits,
     });
     if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
     const address = await proxy.listen(listen.port, listen.host);

@@ -3,6 +3,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, PayloadTooLargeError, type RoamError, toRoamError } from './errors.ts';
+import { isValidName } from './names.ts';
 
 /** Reads a request body, refusing (413) past `limit` bytes without buffering the excess. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
@@ -49,7 +50,8 @@ export function sendError(res: ServerResponse, err: unknown): RoamError {
     'content-length': Buffer.byteLength(text),
     'x-roam-error': e.code,
   };
-  if (e.endpoint) headers['x-roam-endpoint'] = e.endpoint;
+  // Only a name that follows the rule is echoed: anything else could break the header.
+  if (e.endpoint !== undefined && isValidName(e.endpoint)) headers['x-roam-endpoint'] = e.endpoint;
   res.writeHead(e.status, headers);
   res.end(text);
   return e;

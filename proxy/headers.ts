@@ -12,6 +12,8 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'http2-settings',
+  // Answered on the client's hop: Node sends the client its 100 Continue, the upstream gets the whole body.
+  'expect',
 ]);
 
 /** HTTP/2 pseudo-headers and hop-by-hop headers never cross a hop as headers. */

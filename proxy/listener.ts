@@ -1,8 +1,14 @@
 // The inbound listener: one port for HTTP/1.1 and HTTP/2 cleartext (prior knowledge, as gRPC clients speak
 // it). The first bytes of a connection decide: the HTTP/2 preface goes to the HTTP/2 server, anything else to
-// the HTTP/1.1 server. Slow clients are bounded by header and request timeouts.
+// the HTTP/1.1 server. Every socket has its errors handled from its first moment, and every phase of a
+// connection is bounded (first byte, preface, head, whole request, idle), so no client can hold the proxy.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import http2, {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
@@ -14,6 +20,15 @@ export interface ListenerOptions {
   /** Time a client has to send the whole request. */
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /**
+   * A connection (HTTP/1.1) or stream (HTTP/2) with a request in progress that moves no byte either way for
+   * this long is cut: a client that stops reading its answer, or stops sending its body, frees what it held.
+   */
+  idleTimeoutMs: number;
+  /** Inbound connections open at once; more are refused as they arrive. */
+  maxConnections: number;
+  /** HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
 }
 
 export type RequestHandler = (
@@ -25,6 +40,30 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer
 
 // An HTTP/2 connection's first bytes are "PRI * HTTP/2.0"; no HTTP/1 method starts with "PRI".
 const PREFACE = Buffer.from('PRI');
+
+/** The client's address of an HTTP/2 session: its socket is a stream we made, which carries none. */
+const sessionAddresses = new WeakMap<Http2Session, string>();
+
+/** Who sent `req`: the peer address of its connection, over HTTP/1.1 and HTTP/2 alike. */
+export function clientAddress(req: IncomingMessage | Http2ServerRequest): string | undefined {
+  if (req.httpVersionMajor === 2) return sessionAddresses.get((req as Http2ServerRequest).stream.session!);
+  return req.socket.remoteAddress;
+}
+
+/**
+ * Answers on a raw socket and closes it: for what never becomes a request object (malformed heads, CONNECT,
+ * upgrades with no upstream). The body is Roam's usual `{error, message}`.
+ */
+export function rawReply(socket: Duplex, status: string, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: code, message });
+  socket.end(
+    `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\nx-roam-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
 
 /**
  * Hands a socket whose first chunk was already read to the HTTP/2 server. Node's HTTP/2 session reads from
@@ -63,8 +102,9 @@ function replaying(socket: Socket, first: Buffer): Duplex {
     if (!d.push(chunk)) socket.pause();
   });
   socket.on('end', () => d.push(null));
+  // A reset or any socket error ends the session as a close would: the error has nowhere useful to go.
   socket.on('close', () => d.destroy());
-  socket.on('error', (err) => d.destroy(err));
+  d.on('error', () => d.destroy());
   return d;
 }
 
@@ -74,6 +114,8 @@ export class Listener {
   private readonly tcp: net.Server;
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
+  /** Set while an HTTP/2 connection is handed over: its 'session' event fires synchronously within. */
+  private nextSessionAddress: string | undefined;
 
   constructor(options: ListenerOptions, onRequest: RequestHandler, onUpgrade: UpgradeHandler) {
     this.h1 = http.createServer(
@@ -90,47 +132,88 @@ export class Listener {
         ),
         // Strict parsing: conflicting Content-Length and Transfer-Encoding, bad chunking, bare LFs are 400s.
         insecureHTTPParser: false,
+        // A missing Host is checked where requests are read, to answer with Roam's reason like other 400s.
+        requireHostHeader: false,
       },
       onRequest,
     );
+    // Socket inactivity while a request is in progress (between requests, keepAliveTimeout applies).
+    this.h1.setTimeout(options.idleTimeoutMs);
     this.h1.on('upgrade', onUpgrade);
     // This server never listens itself (connections reach it from the sniffer below), but Node starts the
     // timer that enforces headersTimeout and requestTimeout on 'listening'.
     this.h1.emit('listening');
-    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      const status = tooLarge
-        ? '431 Request Header Fields Too Large'
-        : timeout
-          ? '408 Request Timeout'
-          : '400 Bad Request';
-      const code = tooLarge ? 'ROAM_ERR_HEADERS_TOO_LARGE' : 'ROAM_ERR_BAD_REQUEST';
-      const body = JSON.stringify({
-        error: code,
-        message: `malformed or oversize request (${err.code ?? err.message})`,
-      });
-      socket.end(
-        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\nx-roam-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      rawReply(
+        socket,
+        tooLarge
+          ? '431 Request Header Fields Too Large'
+          : timeout
+            ? '408 Request Timeout'
+            : '400 Bad Request',
+        tooLarge ? 'ROAM_ERR_HEADERS_TOO_LARGE' : 'ROAM_ERR_BAD_REQUEST',
+        timeout
+          ? 'the request did not arrive in time'
+          : `malformed or oversize request (${err.code ?? err.message})`,
       );
     });
-    this.h2 = http2.createServer({ settings: { maxHeaderListSize: options.maxHeaderSize } }, onRequest);
+    // This sidecar fronts one service; it is not a forward proxy.
+    this.h1.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+      rawReply(socket, '400 Bad Request', 'ROAM_ERR_BAD_REQUEST', 'CONNECT is not supported by this proxy'),
+    );
+    this.h2 = http2.createServer(
+      {
+        settings: {
+          maxHeaderListSize: options.maxHeaderSize,
+          maxConcurrentStreams: options.maxConcurrentStreams,
+        },
+      },
+      onRequest,
+    );
     this.h2.on('session', (session: Http2Session) => {
       this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
+      if (this.nextSessionAddress !== undefined) sessionAddresses.set(session, this.nextSessionAddress);
+      // A client that sends the preface and then nothing (no SETTINGS) is not holding a connection for long.
+      const preface = setTimeout(() => session.destroy(), options.headersTimeoutMs);
+      session.once('remoteSettings', () => clearTimeout(preface));
+      // An idle session (no stream open) is closed with GOAWAY after the keep-alive timeout.
+      let open = 0;
+      session.on('stream', (stream: ServerHttp2Stream) => {
+        open++;
+        stream.setTimeout(options.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        stream.once('close', () => open--);
+      });
+      session.setTimeout(options.keepAliveTimeoutMs, () => {
+        if (open === 0) session.close();
+      });
+      session.on('error', () => session.destroy());
+      session.once('close', () => {
+        clearTimeout(preface);
+        this.sessions.delete(session);
+      });
     });
-    this.tcp = net.createServer((socket) => {
+    // Half-open as Node's own HTTP server makes its sockets: the HTTP server decides what a client's FIN means
+    // (it aborts the request in progress: a client that ends its side is taken to have gone away).
+    this.tcp = net.createServer({ allowHalfOpen: true }, (socket) => {
+      // Errors first: a connection reset before its first byte (load balancers' TCP health checks close that
+      // way) must not become an uncaught exception.
+      socket.on('error', () => socket.destroy());
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       socket.setNoDelay(true);
       // A connection that never sends its first byte is closed after the header timeout.
-      socket.setTimeout(options.headersTimeoutMs, () => socket.destroy());
+      const silent = () => socket.destroy();
+      socket.setTimeout(options.headersTimeoutMs, silent);
       socket.once('data', (chunk: Buffer) => {
         socket.setTimeout(0);
+        socket.off('timeout', silent);
         socket.pause();
         if (chunk.subarray(0, 3).equals(PREFACE)) {
+          this.nextSessionAddress = socket.remoteAddress;
           this.h2.emit('connection', replaying(socket, chunk));
+          this.nextSessionAddress = undefined;
         } else {
           socket.unshift(chunk);
           this.h1.emit('connection', socket);
@@ -138,6 +221,7 @@ export class Listener {
         }
       });
     });
+    this.tcp.maxConnections = options.maxConnections;
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

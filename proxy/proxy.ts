@@ -16,6 +16,7 @@ import {
 } from '../core/errors.ts';
 import { Histogram } from '../core/histogram.ts';
 import { PROBE_PATH } from '../core/http.ts';
+import { isValidName, nameFromPath } from '../core/names.ts';
 import { networkConnector } from '../core/network.ts';
 import type {
   CallContext,
@@ -24,13 +25,16 @@ import type {
   HeaderList,
   WasmHost,
 } from '../wasm-host/index.ts';
+import { ClientShares } from './client-share.ts';
 import { compose, type Dispatch, type EndpointCall, isIdempotent } from './dispatch.ts';
 import { balancerLayer } from './layers/balancer.ts';
 import { loadShedLayer } from './layers/load-shed.ts';
 import { outlierLayer } from './layers/outlier.ts';
 import { RetryBudget, retryLayer } from './layers/retry.ts';
 import { timeoutLayer } from './layers/timeout.ts';
-import { Listener } from './listener.ts';
+import { clientAddress, Listener, rawReply } from './listener.ts';
+import type { ForwardResult } from './passthrough.ts';
+import { requestTarget } from './request-target.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
 import { TargetStates } from './target-state.ts';
 import {
@@ -51,10 +55,21 @@ export interface ProxyLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** No byte either way on a connection (HTTP/1.1) or stream (HTTP/2) with a request in progress. */
+  idleTimeoutMs: number;
   drainTimeoutMs: number;
   maxPendingPerTarget: number;
+  /** Inbound connections open at once. */
+  maxConnections: number;
+  /** HTTP/2 streams open at once on one inbound connection. */
+  maxConcurrentStreams: number;
   /** Most connections the proxy opens to its upstream service over HTTP/1.1. */
   maxUpstreamConnections: number;
+  /**
+   * Passthrough requests one client address may have in flight: no single client can take every upstream
+   * connection, however slowly it sends or reads.
+   */
+  maxUpstreamPerClient: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
@@ -63,9 +78,13 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
+  idleTimeoutMs: 300_000,
   drainTimeoutMs: 15_000,
   maxPendingPerTarget: 1024,
-  maxUpstreamConnections: 128,
+  maxConnections: 10_000,
+  maxConcurrentStreams: 100,
+  maxUpstreamConnections: 1024,
+  maxUpstreamPerClient: 512,
 };
 
 export interface ProxyOptions {
@@ -103,6 +122,21 @@ const HOP_BY_HOP_OUT = new Set([
   'upgrade',
 ]);
 
+/** Rewrites an absolute-form request to origin form, its authority replacing Host (RFC 9112 3.2.2). */
+function toOriginForm(
+  req: IncomingMessage | Http2ServerRequest,
+  path: string,
+  query: string,
+  authority: string,
+): void {
+  req.url = query === '' ? path : `${path}?${query}`;
+  const raw = req.rawHeaders;
+  const at = raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'host');
+  if (at < 0) raw.push('host', authority);
+  else raw[at + 1] = authority;
+  req.headers.host = authority;
+}
+
 function requestHeaders(raw: string[]): HeaderList {
   const out: HeaderList = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -115,7 +149,8 @@ function requestHeaders(raw: string[]): HeaderList {
     ) {
       continue;
     }
-    if (name === 'host' || name === 'content-length') continue;
+    // Expect was answered on the client's hop (Node sends 100 Continue); it is not the endpoint's to see.
+    if (name === 'host' || name === 'content-length' || name === 'expect') continue;
     out.push([name, raw[i + 1]!]);
   }
   return out;
@@ -163,6 +198,7 @@ export class SidecarProxy {
   private readonly recorder: RequestRecorder | undefined;
   private table = RouteTable.empty();
   private readonly upstream: Upstream | undefined;
+  private readonly clientShares: ClientShares;
   private readonly hostPools = new Map<string, Pool>();
   private readonly listener: Listener;
   private readonly dispatch: Dispatch;
@@ -177,6 +213,7 @@ export class SidecarProxy {
     this.limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits };
     this.host = options.host;
     this.recorder = options.recorder;
+    this.clientShares = new ClientShares(this.limits.maxUpstreamPerClient);
     this.upstream = options.upstream
       ? new Upstream(options.upstream, { connections: this.limits.maxUpstreamConnections })
       : undefined;
@@ -186,6 +223,9 @@ export class SidecarProxy {
         headersTimeoutMs: this.limits.headersTimeoutMs,
         requestTimeoutMs: this.limits.requestTimeoutMs,
         keepAliveTimeoutMs: this.limits.keepAliveTimeoutMs,
+        idleTimeoutMs: this.limits.idleTimeoutMs,
+        maxConnections: this.limits.maxConnections,
+        maxConcurrentStreams: this.limits.maxConcurrentStreams,
       },
       (req, res) => this.onRequest(req, res),
       (req, socket, head) => this.onUpgrade(req, socket, head),
@@ -290,11 +330,8 @@ export class SidecarProxy {
   }
 
   private async handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? '' : url.slice(q + 1);
     const method = req.method ?? 'GET';
+    const { path, query, host, authority } = requestTarget(req);
     const table = this.table;
 
     let route: Route | undefined;
@@ -308,14 +345,14 @@ export class SidecarProxy {
     if (localOnly || path.startsWith(MESH_CALL_PREFIX)) {
       const rest = path.slice((localOnly ? LOCAL_INVOKE_PREFIX : MESH_CALL_PREFIX).length);
       const slash = rest.indexOf('/');
-      name = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
+      name = nameFromPath(slash < 0 ? rest : rest.slice(0, slash), 'endpoint');
       endpointPath = slash < 0 ? '/' : rest.slice(slash);
     } else {
-      const hostHeader = req.headers.host ?? req.headers[':authority'];
-      const host = typeof hostHeader === 'string' ? hostHeader.split(':')[0]!.toLowerCase() : undefined;
       route = table.match(method, host, path);
       name = route?.endpoint;
     }
+    // Passthrough sends the request on in origin form, with the absolute target's authority as its Host.
+    if (authority !== undefined) toOriginForm(req, path, query, authority);
 
     const attributes = {
       'http.request.method': method,
@@ -361,10 +398,17 @@ export class SidecarProxy {
   ): Promise<number> {
     if (!this.upstream)
       throw new NotFoundError(`no route for ${req.method} ${req.url} and no upstream configured`);
+    const client = clientAddress(req) ?? 'unknown';
+    const release = this.clientShares.acquire(client);
     const start = performance.now();
     const incoming = req.headers.traceparent;
     const traceparent = traceparentFor(ctx, typeof incoming === 'string' ? incoming : undefined);
-    const result = await this.upstream.forward(req, res, { traceparent });
+    let result: ForwardResult;
+    try {
+      result = await this.upstream.forward(req, res, { traceparent, clientAddress: client });
+    } finally {
+      release();
+    }
     const s = this.passthroughStats;
     s.requests++;
     const ms = performance.now() - start;
@@ -496,7 +540,7 @@ export class SidecarProxy {
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     if (!this.upstream) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      rawReply(socket, '404 Not Found', 'ROAM_ERR_NOT_FOUND', 'no upstream configured for an upgrade');
       return;
     }
     upgrade(this.upstream.pool, req, socket, head);
@@ -513,7 +557,7 @@ export class SidecarProxy {
       'content-length': String(Buffer.byteLength(body)),
       'x-roam-error': err.code,
     };
-    if (err.endpoint) headers['x-roam-endpoint'] = err.endpoint;
+    if (err.endpoint !== undefined && isValidName(err.endpoint)) headers['x-roam-endpoint'] = err.endpoint;
     // An unread request body would be taken for the next request: end the connection instead.
     if (
       err.status === 413 &&

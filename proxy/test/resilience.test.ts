@@ -3,7 +3,7 @@
 // shedding, and local replies a client can act on.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RouteConfig, SidecarProxy } from '../index.ts';
@@ -16,8 +16,13 @@ class TargetServer {
     this.behaviour = (_req, res) => res.end(answer);
   }
   hits = 0;
+  /** Requests whose caller went away before the answer was finished. */
+  aborted = 0;
   readonly server: Server = createServer((req, res) => {
     this.hits++;
+    res.once('close', () => {
+      if (!res.writableFinished) this.aborted++;
+    });
     req.resume();
     req.on('end', () => this.behaviour(req, res));
   });
@@ -62,6 +67,8 @@ afterEach(() => {
   b.behaviour = (_req, res) => res.end('b');
   a.hits = 0;
   b.hits = 0;
+  a.aborted = 0;
+  b.aborted = 0;
 });
 afterAll(async () => {
   await proxy.drain(100);
@@ -179,5 +186,67 @@ describe('endpoint dispatch', () => {
     finish();
     expect(await (await inFlight).body.text()).toBe('from the old table');
     expect(await (await request(`${base}/api/x`)).body.text()).toBe('b');
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe('cancellation', () => {
+  it('aborts the attempt in flight when the route timeout passes, and starts no further attempt', async () => {
+    // Each attempt fails at the transport after 150 ms, so without cancellation the retries would go on past
+    // the 200 ms timeout: a, then b (aborted at 200 ms), then a and b again.
+    a.behaviour = b.behaviour = (req) => setTimeout(() => req.socket.destroy(), 150);
+    await proxy.applyRoutes(config({ timeoutMs: 200, retries: 3 }));
+    const res = await request(`${base}/api/slow`);
+    expect(res.statusCode).toBe(504);
+    await res.body.dump();
+    // Both attempts end unfinished: the first cut by its target, the second by the proxy at the timeout.
+    await until(() => a.aborted + b.aborted === 2);
+    // Time enough for the attempts an uncancelled call would still make.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(a.hits + b.hits).toBe(2);
+  });
+
+  it('aborts the attempt when the client goes away, and does not retry it', async () => {
+    a.behaviour = b.behaviour = () => {};
+    await proxy.applyRoutes(config({ timeoutMs: 5000, retries: 2 }));
+    const gone = new AbortController();
+    const pending = request(`${base}/api/hang`, { signal: gone.signal }).catch((e: Error) => e);
+    await until(() => a.hits + b.hits === 1);
+    gone.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    await until(() => a.aborted + b.aborted === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.hits + b.hits).toBe(1);
+  });
+
+  it('sends an Expect: 100-continue upload to a host target whole, without counting it as a failure', async () => {
+    let got = '';
+    a.behaviour = (req, res) => {
+      got = String(req.headers.expect ?? '');
+      res.end('stored');
+    };
+    await proxy.applyRoutes(config({ retries: 0 }, () => [a.url]));
+    for (let i = 0; i < 6; i++) {
+      const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        'PUT /api/blob HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\nconnection: close\r\n\r\n',
+      );
+      const [first] = (await once(socket, 'data')) as [Buffer];
+      expect(first.toString()).toMatch(/^HTTP\/1\.1 100 Continue/);
+      socket.write('12345');
+      let out = '';
+      socket.on('data', (d) => {
+        out += d;
+      });
+      await once(socket, 'close');
+      expect(out).toMatch(/^HTTP\/1\.1 200 /);
+      expect(out.endsWith('stored')).toBe(true);
+    }
+    expect(got).toBe('');
+    expect(proxy.targets.get(`host:${a.url}`).ejections).toBe(0);
   });
 });
