@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   ROAM_ERR_ENDPOINT_OUT_OF_MEMORY: 507,
   ROAM_ERR_ENDPOINT_BAD_RESPONSE: 502,
   ROAM_ERR_ENDPOINT_TIMEOUT: 504,
+  ROAM_ERR_ENDPOINT_CANCELLED: 499,
   ROAM_ERR_STORE: 502,
   ROAM_ERR_UPSTREAM: 502,
   ROAM_ERR_OVERLOADED: 503,
@@ -86,6 +87,7 @@ export const EndpointTrapError = define('ROAM_ERR_ENDPOINT_TRAP', 'EndpointTrapE
 export const EndpointOutOfMemoryError = define('ROAM_ERR_ENDPOINT_OUT_OF_MEMORY', 'EndpointOutOfMemoryError');
 export const EndpointBadResponseError = define('ROAM_ERR_ENDPOINT_BAD_RESPONSE', 'EndpointBadResponseError');
 export const EndpointTimeoutError = define('ROAM_ERR_ENDPOINT_TIMEOUT', 'EndpointTimeoutError');
+export const EndpointCancelledError = define('ROAM_ERR_ENDPOINT_CANCELLED', 'EndpointCancelledError');
 export const StoreError = define('ROAM_ERR_STORE', 'StoreError');
 export const UpstreamError = define('ROAM_ERR_UPSTREAM', 'UpstreamError');
 export const OverloadedError = define('ROAM_ERR_OVERLOADED', 'OverloadedError');

@@ -2,6 +2,7 @@
 // the error's code in a header and a JSON body a client can act on.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { InvalidArgumentError, PayloadTooLargeError, type RoamError, toRoamError } from './errors.ts';
 import { isValidName } from './names.ts';
 
@@ -90,3 +91,40 @@ export function closeServer(server: Server, graceful: boolean): Promise<void> {
  * request to it over a kept-alive connection (one round trip, through the network relay when there is one).
  */
 export const PROBE_PATH = '/.roam/ping';
+
+/**
+ * Answers on a raw socket and closes it: for what never becomes a request object (malformed heads, CONNECT,
+ * refused upgrades). The body is Roam's usual `{error, message}`.
+ */
+export function rawReply(socket: Duplex, status: string, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: code, message });
+  socket.end(
+    `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\nx-roam-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * A Node HTTP server's 'clientError' handler: what never became a request (a malformed or oversize head, a
+ * client too slow to send one) gets 400, 431 or 408 with the reason, and the connection is closed. A reset
+ * connection has nobody left to answer.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  rawReply(
+    socket,
+    tooLarge ? '431 Request Header Fields Too Large' : timeout ? '408 Request Timeout' : '400 Bad Request',
+    tooLarge ? 'ROAM_ERR_HEADERS_TOO_LARGE' : 'ROAM_ERR_BAD_REQUEST',
+    timeout
+      ? 'the request did not arrive in time'
+      : `malformed or oversize request (${err.code ?? err.message})`,
+  );
+}

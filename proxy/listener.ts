@@ -11,6 +11,7 @@ import http2, {
 } from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { answerClientError, rawReply } from '../core/http.ts';
 
 export interface ListenerOptions {
   /** Largest request head (request line + headers) accepted; larger ones get 431. */
@@ -48,21 +49,6 @@ const sessionAddresses = new WeakMap<Http2Session, string>();
 export function clientAddress(req: IncomingMessage | Http2ServerRequest): string | undefined {
   if (req.httpVersionMajor === 2) return sessionAddresses.get((req as Http2ServerRequest).stream.session!);
   return req.socket.remoteAddress;
-}
-
-/**
- * Answers on a raw socket and closes it: for what never becomes a request object (malformed heads, CONNECT,
- * upgrades with no upstream). The body is Roam's usual `{error, message}`.
- */
-export function rawReply(socket: Duplex, status: string, code: string, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: code, message });
-  socket.end(
-    `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\nx-roam-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
 
 /**
@@ -143,22 +129,7 @@ export class Listener {
     // This server never listens itself (connections reach it from the sniffer below), but Node starts the
     // timer that enforces headersTimeout and requestTimeout on 'listening'.
     this.h1.emit('listening');
-    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      rawReply(
-        socket,
-        tooLarge
-          ? '431 Request Header Fields Too Large'
-          : timeout
-            ? '408 Request Timeout'
-            : '400 Bad Request',
-        tooLarge ? 'ROAM_ERR_HEADERS_TOO_LARGE' : 'ROAM_ERR_BAD_REQUEST',
-        timeout
-          ? 'the request did not arrive in time'
-          : `malformed or oversize request (${err.code ?? err.message})`,
-      );
-    });
+    this.h1.on('clientError', answerClientError);
     // This sidecar fronts one service; it is not a forward proxy.
     this.h1.on('connect', (_req: IncomingMessage, socket: Duplex) =>
       rawReply(socket, '400 Bad Request', 'ROAM_ERR_BAD_REQUEST', 'CONNECT is not supported by this proxy'),

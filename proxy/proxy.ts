@@ -15,7 +15,7 @@ import {
   UpstreamError,
 } from '../core/errors.ts';
 import { Histogram } from '../core/histogram.ts';
-import { PROBE_PATH } from '../core/http.ts';
+import { PROBE_PATH, rawReply } from '../core/http.ts';
 import { isValidName, nameFromPath } from '../core/names.ts';
 import { networkConnector } from '../core/network.ts';
 import type {
@@ -32,7 +32,7 @@ import { loadShedLayer } from './layers/load-shed.ts';
 import { outlierLayer } from './layers/outlier.ts';
 import { RetryBudget, retryLayer } from './layers/retry.ts';
 import { timeoutLayer } from './layers/timeout.ts';
-import { clientAddress, Listener, rawReply } from './listener.ts';
+import { clientAddress, Listener } from './listener.ts';
 import type { ForwardResult } from './passthrough.ts';
 import { requestTarget } from './request-target.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
@@ -444,6 +444,11 @@ export class SidecarProxy {
     let status = 0;
     let bytesIn = 0;
     let bytesOut = 0;
+    // One signal for the whole call: the client going away cancels it whatever phase it is in.
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
+    });
     try {
       const body = await readBody(req, this.limits.maxBodyBytes, name);
       bytesIn = body.length;
@@ -457,8 +462,8 @@ export class SidecarProxy {
       };
       const traceparent = typeof incoming === 'string' ? incoming : undefined;
       const out = localOnly
-        ? await this.invokeLocal(name, request, traceparent)
-        : await this.invoke(table, route, name, request, traceparent, ctx, res);
+        ? await this.invokeLocal(name, request, traceparent, abort.signal)
+        : await this.invoke(table, route, name, request, traceparent, ctx, abort);
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of out.headers) {
         if (HOP_BY_HOP_OUT.has(k)) continue;
@@ -490,12 +495,17 @@ export class SidecarProxy {
     }
   }
 
-  private invokeLocal(name: string, req: EndpointRequest, traceparent: string | undefined) {
+  private invokeLocal(
+    name: string,
+    req: EndpointRequest,
+    traceparent: string | undefined,
+    signal: AbortSignal,
+  ) {
     if (!this.host)
       throw new EndpointNotActiveError(`endpoint "${name}" is not active here: this proxy embeds no host`, {
         endpoint: name,
       });
-    return this.host.invoke(name, req, traceparent);
+    return this.host.invoke(name, req, traceparent, signal);
   }
 
   private invoke(
@@ -505,15 +515,11 @@ export class SidecarProxy {
     req: EndpointRequest,
     traceparent: string | undefined,
     ctx: Context,
-    res: ServerResponse | Http2ServerResponse | undefined,
+    abort: AbortController,
   ): Promise<EndpointResponse> {
     const endpoint = table.endpoint(name);
     if (!endpoint)
       return Promise.reject(new NotFoundError(`endpoint "${name}" has no targets`, { endpoint: name }));
-    const abort = new AbortController();
-    res?.once('close', () => {
-      if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
-    });
     const call: EndpointCall = {
       endpoint,
       route,
@@ -535,7 +541,10 @@ export class SidecarProxy {
     const parent = ctx.traceparent
       ? propagation.extract(ROOT_CONTEXT, { traceparent: ctx.traceparent })
       : ROOT_CONTEXT;
-    return this.invoke(this.table, undefined, name, req, ctx.traceparent, parent, undefined);
+    // A cancelled invocation cancels the calls it made.
+    const abort = new AbortController();
+    ctx.signal?.addEventListener('abort', () => abort.abort(ctx.signal!.reason), { once: true });
+    return this.invoke(this.table, undefined, name, req, ctx.traceparent, parent, abort);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {

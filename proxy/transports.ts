@@ -83,7 +83,7 @@ export function transport(t: Transports): Dispatch {
       case 'local':
         if (!t.local)
           throw new UpstreamError('this proxy has no embedded host', { endpoint: call.endpoint.name });
-        return t.local.invoke(call.endpoint.name, call.req, call.traceparent);
+        return t.local.invoke(call.endpoint.name, call.req, call.traceparent, call.signal);
       case 'host': {
         const base = targetBase(target.url);
         return send(

@@ -4,8 +4,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+import { rawReply } from '../core/http.ts';
 import { forwardRequestHeaders } from './headers.ts';
-import { rawReply } from './listener.ts';
 
 /** A refusal's body is relayed whole; past this it is cut, as no refusal needs more. */
 const MAX_REFUSAL_BODY = 1024 * 1024;

@@ -25,9 +25,12 @@ export interface CalleeUsage {
 
 export interface EndpointUsage {
   invocations: number;
+  /** Invocations that failed, cancelled ones aside. */
   errors: number;
   timeouts: number;
   traps: number;
+  /** Invocations stopped because their caller went away (not the endpoint's failure, so not in `errors`). */
+  cancelled: number;
   requestBytes: number;
   responseBytes: number;
   /** Time spent inside invocations, host calls included. */
@@ -51,6 +54,7 @@ export function newUsage(): EndpointUsage {
     errors: 0,
     timeouts: 0,
     traps: 0,
+    cancelled: 0,
     requestBytes: 0,
     responseBytes: 0,
     timeMs: 0,

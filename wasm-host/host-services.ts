@@ -1,7 +1,7 @@
 // What an endpoint's host functions do, bound to one endpoint: data-store access and calls to other endpoints,
 // each accounted (accounting.ts). Local stores answer synchronously, remote stores and calls with promises;
 // callers pass either through unchanged so a module only suspends when something is really on the network.
-import { NotFoundError, StoreError, toRoamError } from '../core/errors.ts';
+import { EndpointCancelledError, NotFoundError, StoreError, toRoamError } from '../core/errors.ts';
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
 import { calleeUsage, type EndpointUsage, storeUsage } from './accounting.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
@@ -11,6 +11,8 @@ export interface CallContext {
   caller: string;
   /** W3C traceparent of the invocation making the call, if any. */
   traceparent?: string;
+  /** Aborts when the calling invocation is cancelled: the call, and the callee, should stop too. */
+  signal?: AbortSignal;
 }
 
 /** Routes an endpoint-to-endpoint call wherever the callee runs now (provided by the proxy or the host). */
@@ -30,7 +32,12 @@ export interface HostServices {
   kvPut(store: string, key: string, value: Uint8Array): MaybePromise<void>;
   kvDelete(store: string, key: string): MaybePromise<boolean>;
   kvList(store: string, prefix: string, limit: number): MaybePromise<string[]>;
-  call(endpoint: string, req: EndpointRequest, traceparent?: string): Promise<EndpointResponse>;
+  call(
+    endpoint: string,
+    req: EndpointRequest,
+    traceparent?: string,
+    signal?: AbortSignal,
+  ): Promise<EndpointResponse>;
   log(level: number, message: string): void;
 }
 
@@ -132,7 +139,7 @@ export function bindHostServices(
         (keys) => keys.reduce((n, k) => n + Buffer.byteLength(k), 0),
       );
     },
-    async call(name, req, traceparent) {
+    async call(name, req, traceparent, signal) {
       // Callee names come from the module: past a cap they share one counter so memory stays bounded.
       const known = name in usage.callees || Object.keys(usage.callees).length < MAX_CALLEES;
       const u = calleeUsage(usage, known ? name : OTHER_CALLEES);
@@ -142,8 +149,7 @@ export function bindHostServices(
       try {
         if (caller === undefined)
           throw new NotFoundError(`no mesh route for endpoint calls on this host`, { endpoint: name });
-        const ctx = traceparent === undefined ? { caller: endpoint } : { caller: endpoint, traceparent };
-        const res = await caller(name, req, ctx);
+        const res = await caller(name, req, { caller: endpoint, traceparent, signal });
         u.responseBytes += bodySize(res);
         return res;
       } catch (err) {
@@ -156,5 +162,34 @@ export function bindHostServices(
     log(level, message) {
       log(endpoint, level, message);
     },
+  };
+}
+
+/**
+ * The services of one invocation whose caller may give up: once `signal` fires, a host call in progress
+ * returns at once as failed and later ones fail right away, so a module waiting on the network wakes up and
+ * meets its interrupt. Calls to other endpoints carry the signal, so the callee is cancelled as well; what was
+ * already asked of a store completes unwatched.
+ */
+export function cancellable(services: HostServices, signal: AbortSignal, endpoint: string): HostServices {
+  const gone = () =>
+    new EndpointCancelledError(`endpoint "${endpoint}" was cancelled: its caller went away`, { endpoint });
+  let aborted: Promise<never> | undefined;
+  const watch = <T>(op: () => MaybePromise<T>): MaybePromise<T> => {
+    if (signal.aborted) throw gone();
+    const result = op();
+    if (!isPromise(result)) return result;
+    aborted ??= new Promise<never>((_, reject) =>
+      signal.addEventListener('abort', () => reject(gone()), { once: true }),
+    );
+    return Promise.race([result, aborted]);
+  };
+  return {
+    kvGet: (store, key) => watch(() => services.kvGet(store, key)),
+    kvPut: (store, key, value) => watch(() => services.kvPut(store, key, value)),
+    kvDelete: (store, key) => watch(() => services.kvDelete(store, key)),
+    kvList: (store, prefix, limit) => watch(() => services.kvList(store, prefix, limit)),
+    call: async (name, req, traceparent) => watch(() => services.call(name, req, traceparent, signal)),
+    log: (level, message) => services.log(level, message),
   };
 }

@@ -1,9 +1,11 @@
 // The Wasm host: activates endpoint versions (compile, warm, ready), invokes them inline on the event loop or
 // on worker threads, drains them on deactivation, and keeps per-endpoint stats and host-call accounting.
-// The proxy embeds it as the in-process host; `roam host` serves it over HTTP for the other tiers.
+// The proxy embeds it as the in-process host; `roam host` serves it over HTTP for the other tiers. A caller
+// that gives up on an invocation aborts its signal, and the endpoint is interrupted wherever it runs.
 
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
+  EndpointCancelledError,
   EndpointDrainingError,
   EndpointNotActiveError,
   InvalidArgumentError,
@@ -13,13 +15,19 @@ import { Histogram, type HistogramSnapshot } from '../core/histogram.ts';
 import { checkName } from '../core/names.ts';
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
 import { CPU_SAMPLE_EVERY, type EndpointUsage, type InvocationCost, newUsage } from './accounting.ts';
-import { bindHostServices, type EndpointCaller, type HostServices, type LogSink } from './host-services.ts';
-import type { LoadedModule } from './instance.ts';
-import { InstancePool } from './instance-pool.ts';
-import { type Limits, resolveLimits } from './limits.ts';
+import {
+  bindHostServices,
+  cancellable,
+  type EndpointCaller,
+  type HostServices,
+  type LogSink,
+} from './host-services.ts';
+import { type InvocationContext, type LoadedModule, maySuspend } from './instance.ts';
+import { InstancePool, MAX_IDLE } from './instance-pool.ts';
+import { checkInteger, checkLimits, type Limits, resolveLimits } from './limits.ts';
 import { ModuleStore } from './module-store.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
-import { interruptSlots } from './watchdog.ts';
+import { CancelCell, interruptSlots } from './watchdog.ts';
 import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
 
 const tracer = trace.getTracer('roam-host');
@@ -45,10 +53,12 @@ export interface WasmHostOptions {
   log?: LogSink;
 }
 
+/** Checked by activate() whatever its caller (the host API, a control-plane snapshot): see docs/host-api.md. */
 export interface ActivateOptions {
+  /** Each within LIMIT_RANGES. */
   limits?: Partial<Limits>;
   exec?: ExecMode;
-  /** Instances made before the endpoint reports ready (inline mode). */
+  /** Instances made before the endpoint reports ready (inline mode): 1 to MAX_IDLE. */
   warm?: number;
 }
 
@@ -63,7 +73,7 @@ export interface EndpointStats {
 }
 
 interface Runner {
-  invoke(req: EndpointRequest, traceparent?: string, cost?: InvocationCost): MaybePromise<EndpointResponse>;
+  invoke(req: EndpointRequest, ctx: InvocationContext): MaybePromise<EndpointResponse>;
   close(): void;
 }
 
@@ -71,20 +81,35 @@ class ActiveEndpoint {
   readonly name: string;
   readonly loaded: LoadedModule;
   readonly exec: ExecMode;
+  readonly limits: Limits;
+  readonly services: HostServices;
   readonly runner: Runner;
   readonly usage: EndpointUsage;
+  /** A cancellation can reach it while it runs: on a worker, or inline while it waits on a host call. */
+  readonly interruptible: boolean;
   readonly latency = new Histogram();
   maxMs = 0;
   inFlight = 0;
   draining = false;
   private idle: (() => void) | undefined;
 
-  constructor(name: string, loaded: LoadedModule, exec: ExecMode, runner: Runner, usage: EndpointUsage) {
+  constructor(
+    name: string,
+    loaded: LoadedModule,
+    exec: ExecMode,
+    limits: Limits,
+    services: HostServices,
+    runner: Runner,
+    usage: EndpointUsage,
+  ) {
     this.name = name;
     this.loaded = loaded;
     this.exec = exec;
+    this.limits = limits;
+    this.services = services;
     this.runner = runner;
     this.usage = usage;
+    this.interruptible = exec === 'worker' || maySuspend(loaded.info);
   }
 
   settled(): void {
@@ -128,7 +153,7 @@ export class WasmHost {
     this.id = options.id;
     this.tier = options.tier;
     this.location = options.location ?? options.id;
-    this.limits = resolveLimits(options.limits);
+    this.limits = resolveLimits(checkLimits(options.limits));
     this.exec = options.exec ?? 'worker';
     this.modules = new ModuleStore(options.moduleDir);
     this.caller = options.caller;
@@ -157,7 +182,7 @@ export class WasmHost {
     // be moving away from here); a host on its own serves the endpoints active on it.
     const caller: EndpointCaller = (name, req, ctx) => {
       if (this.caller) return this.caller(name, req, ctx);
-      if (this.active.has(name)) return this.invoke(name, req, ctx.traceparent);
+      if (this.active.has(name)) return this.invoke(name, req, ctx.traceparent, ctx.signal);
       return Promise.reject(
         new EndpointNotActiveError(`endpoint "${name}" is not active on host ${this.id} and it has no mesh`, {
           endpoint: name,
@@ -173,9 +198,15 @@ export class WasmHost {
    */
   async activate(endpoint: string, digest: string, options: ActivateOptions = {}): Promise<void> {
     checkName(endpoint, 'endpoint');
-    const loaded = await this.modules.load(digest);
-    const limits = resolveLimits({ ...this.options.limits, ...options.limits });
+    const limits = resolveLimits({ ...this.options.limits, ...checkLimits(options.limits) });
+    if (options.exec !== undefined && options.exec !== 'inline' && options.exec !== 'worker') {
+      throw new InvalidArgumentError(
+        `"exec" must be "inline" or "worker", got ${JSON.stringify(options.exec)}`,
+      );
+    }
     const exec = options.exec ?? this.exec;
+    const warm = options.warm === undefined ? 1 : checkInteger('warm', options.warm, 1, MAX_IDLE);
+    const loaded = await this.modules.load(digest);
     let usage = this.usage.get(endpoint);
     if (!usage) {
       usage = newUsage();
@@ -186,9 +217,9 @@ export class WasmHost {
     if (exec === 'inline') {
       const pool = new InstancePool(endpoint, loaded, services, limits);
       // Warming instantiates at least once, so a module that fails at start-up fails activation, not a request.
-      pool.warm(Math.max(1, options.warm ?? 1));
+      pool.warm(warm);
       runner = {
-        invoke: (req, tp, cost) => pool.invoke(req, tp, undefined, cost),
+        invoke: (req, ctx) => pool.invoke(req, ctx),
         close: () => pool.close(),
       };
     } else {
@@ -198,11 +229,11 @@ export class WasmHost {
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
       new InstancePool(endpoint, loaded, services, limits).warm(1);
       runner = {
-        invoke: (req, tp, cost) => workers.invoke(endpoint, loaded, limits, services, req, tp, cost),
+        invoke: (req, ctx) => workers.invoke(endpoint, loaded, limits, req, ctx),
         close: () => {},
       };
     }
-    const next = new ActiveEndpoint(endpoint, loaded, exec, runner, usage);
+    const next = new ActiveEndpoint(endpoint, loaded, exec, limits, services, runner, usage);
     const previous = this.active.get(endpoint);
     this.active.set(endpoint, next);
     if (previous) void this.retire(previous, limits.timeoutMs);
@@ -241,7 +272,8 @@ export class WasmHost {
     return this.active.get(endpoint)?.loaded.digest;
   }
 
-  async invoke(endpoint: string, req: EndpointRequest, traceparent?: string): Promise<EndpointResponse> {
+  /** The endpoint taking new invocations under `endpoint`; 404 if there is none, 503 while it drains. */
+  private serving(endpoint: string): ActiveEndpoint {
     const ep = this.active.get(endpoint);
     if (!ep)
       throw new EndpointNotActiveError(`endpoint "${endpoint}" is not active on host ${this.id}`, {
@@ -249,6 +281,37 @@ export class WasmHost {
       });
     if (ep.draining)
       throw new EndpointDrainingError(`endpoint "${endpoint}" is draining on host ${this.id}`, { endpoint });
+    return ep;
+  }
+
+  /**
+   * The largest request `endpoint` takes (its encoded size, body included), or the error its invocation
+   * would meet now: a server checks this before it reads a body.
+   */
+  maxRequestBytes(endpoint: string): number {
+    return this.serving(endpoint).limits.maxRequestBytes;
+  }
+
+  /**
+   * Runs one invocation. When `signal` aborts (the caller gave up: its client went away, its timeout passed),
+   * the endpoint is interrupted at its next loop head, or as soon as a host call it waits on is abandoned, and
+   * the invocation ends with EndpointCancelledError (counted as `cancelled`). An inline endpoint that
+   * computes without waiting holds the event loop, so nothing can abort it before its deadline.
+   */
+  async invoke(
+    endpoint: string,
+    req: EndpointRequest,
+    traceparent?: string,
+    signal?: AbortSignal,
+  ): Promise<EndpointResponse> {
+    const ep = this.serving(endpoint);
+    if (signal?.aborted)
+      throw new EndpointCancelledError(`endpoint "${endpoint}" was cancelled before it started`, {
+        endpoint,
+      });
+    const cancel = signal && ep.interruptible ? new CancelCell() : undefined;
+    const onAbort = () => cancel?.cancel();
+    if (cancel) signal!.addEventListener('abort', onAbort, { once: true });
     const u = ep.usage;
     u.invocations++;
     u.requestBytes += req.body.length;
@@ -277,7 +340,14 @@ export class WasmHost {
         ? { cpuMicros: 0, memoryBytes: 0 }
         : undefined;
     try {
-      const res = await ep.runner.invoke(req, carrier.traceparent ?? traceparent, cost);
+      const res = await ep.runner.invoke(req, {
+        traceparent: carrier.traceparent ?? traceparent,
+        // A cancelled invocation's host calls end at once, so a module waiting on one wakes up to stop.
+        services:
+          cancel && maySuspend(ep.loaded.info) ? cancellable(ep.services, signal!, endpoint) : ep.services,
+        cost,
+        cancel,
+      });
       u.responseBytes += res.body.length;
       if (cost) {
         u.cpuMicros += cost.cpuMicros;
@@ -287,15 +357,17 @@ export class WasmHost {
       span.setAttribute('http.response.status_code', res.status);
       return res;
     } catch (err) {
-      u.errors++;
       // Errors from workers arrive rebuilt from their code, so classify by code rather than by class.
       const code = err instanceof RoamError ? err.code : '';
+      if (code === 'ROAM_ERR_ENDPOINT_CANCELLED') u.cancelled++;
+      else u.errors++;
       if (code === 'ROAM_ERR_ENDPOINT_TIMEOUT') u.timeouts++;
       else if (code === 'ROAM_ERR_ENDPOINT_TRAP' || code === 'ROAM_ERR_ENDPOINT_OUT_OF_MEMORY') u.traps++;
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       span.setAttribute('error.type', code || 'ROAM_ERR_INTERNAL');
       throw err;
     } finally {
+      if (cancel) signal!.removeEventListener('abort', onAbort);
       span.end();
       const ms = performance.now() - start;
       u.timeMs += ms;

@@ -1,6 +1,6 @@
 // Endpoint-to-endpoint calls over HTTP, to the Roam node given as the mesh: a proxy (URL path
 // `/.roam/call`) or a host (URL path `/invoke`, the default), over an undici keep-alive pool, carrying the
-// caller's trace context.
+// caller's trace context; a cancelled caller aborts the request, which cancels the callee where it runs.
 import { Pool } from 'undici';
 import { NotFoundError, UpstreamError } from '../core/errors.ts';
 import { networkConnector } from '../core/network.ts';
@@ -28,6 +28,7 @@ export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise
         path,
         headers,
         body: req.body.length ? req.body : null,
+        signal: ctx.signal,
       });
     } catch (err) {
       throw new UpstreamError(`call to endpoint "${name}" failed: ${(err as Error).message}`, {

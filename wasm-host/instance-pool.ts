@@ -1,11 +1,13 @@
 // Warm instances of one endpoint version on one thread: invocations take an idle instance or make one, and
 // give it back unless it trapped. Warming makes instances before the first request so it pays no start-up.
 import type { EndpointRequest, EndpointResponse } from './abi.ts';
-import type { InvocationCost } from './accounting.ts';
 import type { HostServices } from './host-services.ts';
-import { EndpointInstance, type LoadedModule } from './instance.ts';
+import { EndpointInstance, type InvocationContext, type LoadedModule } from './instance.ts';
 import type { Limits } from './limits.ts';
 import type { MaybePromise } from './stores/index.ts';
+
+/** Idle instances a pool keeps; more are disposed as they come back (so warming past it is pointless). */
+export const MAX_IDLE = 16;
 
 export class InstancePool {
   readonly endpoint: string;
@@ -17,7 +19,13 @@ export class InstancePool {
   private closed = false;
   created = 0;
 
-  constructor(endpoint: string, loaded: LoadedModule, services: HostServices, limits: Limits, maxIdle = 16) {
+  constructor(
+    endpoint: string,
+    loaded: LoadedModule,
+    services: HostServices,
+    limits: Limits,
+    maxIdle = MAX_IDLE,
+  ) {
     this.endpoint = endpoint;
     this.loaded = loaded;
     this.services = services;
@@ -34,16 +42,11 @@ export class InstancePool {
     return new EndpointInstance(this.endpoint, this.loaded, this.services, this.limits);
   }
 
-  invoke(
-    req: EndpointRequest,
-    traceparent?: string,
-    services?: HostServices,
-    cost?: InvocationCost,
-  ): MaybePromise<EndpointResponse> {
+  invoke(req: EndpointRequest, ctx?: InvocationContext): MaybePromise<EndpointResponse> {
     const inst = this.idle.pop() ?? this.create();
     let result: MaybePromise<EndpointResponse>;
     try {
-      result = inst.invoke(req, traceparent, services, cost);
+      result = inst.invoke(req, ctx);
     } catch (err) {
       this.giveBack(inst);
       throw err;

@@ -2,9 +2,11 @@
 // response out, limits enforced. An instance handles one invocation at a time and is thrown away after a
 // trap (a fresh one is cheap). Modules that import no I/O host function run synchronously; the others go
 // through JSPI so a store or endpoint call on the network suspends the module instead of blocking the thread.
+// An invocation whose caller gives up is interrupted like one past its deadline, and ends cancelled.
 import { webcrypto } from 'node:crypto';
 import {
   EndpointBadResponseError,
+  EndpointCancelledError,
   EndpointOutOfMemoryError,
   EndpointTimeoutError,
   EndpointTrapError,
@@ -27,15 +29,26 @@ import type { InvocationCost } from './accounting.ts';
 import type { HostServices } from './host-services.ts';
 import { INTERRUPT_IMPORT } from './interrupt.ts';
 import type { Limits } from './limits.ts';
-import type { ModuleInfo } from './module-check.ts';
+import { checkAbiVersion, type ModuleInfo } from './module-check.ts';
 import type { MaybePromise } from './stores/index.ts';
-import { type InterruptSlot, interruptSlots } from './watchdog.ts';
+import { type CancelCell, type Interruption, type InterruptSlot, interruptSlots } from './watchdog.ts';
 
 /** A module checked and instrumented by the module store, ready to instantiate. */
 export interface LoadedModule {
   digest: string;
   module: WebAssembly.Module;
   info: ModuleInfo;
+}
+
+/** What comes with one invocation besides its request. */
+export interface InvocationContext {
+  traceparent?: string;
+  /** Overrides the instance's own services (a worker serves each task's host calls over its port). */
+  services?: HostServices;
+  /** Measure the thread's CPU time while the module runs, and the memory it ends with, into this. */
+  cost?: InvocationCost;
+  /** Set when the caller may give up on the invocation. */
+  cancel?: CancelCell;
 }
 
 const SUSPENDING_IMPORTS = new Set(['kv_get', 'kv_put', 'kv_delete', 'kv_list', 'call']);
@@ -79,6 +92,7 @@ export class EndpointInstance {
   private abortMessage: string | undefined;
   private logLines = 0;
   private traceparent: string | undefined;
+  private readonly ownServices: HostServices;
   private services: HostServices;
   /** The invocation's cost being measured, if it is sampled; CPU runs only while the module is not suspended. */
   private cost: InvocationCost | undefined;
@@ -89,6 +103,7 @@ export class EndpointInstance {
     this.endpoint = endpoint;
     this.digest = loaded.digest;
     this.limits = limits;
+    this.ownServices = services;
     this.services = services;
     const { min, max } = loaded.info.memory;
     if (min > limits.memoryPages) {
@@ -116,35 +131,27 @@ export class EndpointInstance {
       throw this.fail(err, slots.disarm(this.slot));
     }
     slots.disarm(this.slot);
-    if (version !== 1) {
+    try {
+      checkAbiVersion(version, endpoint);
+    } catch (err) {
       this.dispose();
-      throw new ModuleUnsupportedError(`module speaks ABI version ${version}; this host supports version 1`, {
-        endpoint,
-      });
+      throw err;
     }
     this.alloc = ex['roam_alloc'] as (size: number) => number;
     const handle = ex['roam_handle'] as (ptr: number, len: number) => number;
     this.handle = this.suspends ? WebAssembly.promising(handle) : handle;
   }
 
-  /**
-   * Runs one request. Synchronous for modules that cannot suspend, a promise for the others. `services`
-   * overrides the instance's own for this invocation (a worker serves each task's host calls over its port).
-   * With `cost`, the thread's CPU time while the module runs and the memory it ends with are measured into it.
-   */
-  invoke(
-    req: EndpointRequest,
-    traceparent?: string,
-    services?: HostServices,
-    cost?: InvocationCost,
-  ): MaybePromise<EndpointResponse> {
-    if (cost === undefined) return this.run(req, traceparent, services);
+  /** Runs one request. Synchronous for modules that cannot suspend, a promise for the others. */
+  invoke(req: EndpointRequest, ctx: InvocationContext = {}): MaybePromise<EndpointResponse> {
+    const cost = ctx.cost;
+    if (cost === undefined) return this.run(req, ctx);
     this.cost = cost;
     cost.cpuMicros = 0;
     this.cpuMark = threadCpuMicros();
     let result: MaybePromise<EndpointResponse>;
     try {
-      result = this.run(req, traceparent, services);
+      result = this.run(req, ctx);
     } catch (err) {
       this.endCost();
       throw err;
@@ -172,11 +179,7 @@ export class EndpointInstance {
     this.cost = undefined;
   }
 
-  private run(
-    req: EndpointRequest,
-    traceparent: string | undefined,
-    services: HostServices | undefined,
-  ): MaybePromise<EndpointResponse> {
+  private run(req: EndpointRequest, ctx: InvocationContext): MaybePromise<EndpointResponse> {
     const size = requestSize(req);
     if (size > this.limits.maxRequestBytes) {
       throw new PayloadTooLargeError(
@@ -184,12 +187,15 @@ export class EndpointInstance {
         { endpoint: this.endpoint },
       );
     }
+    const cancel = ctx.cancel;
+    if (cancel?.cancelled) throw this.cancelled();
     const slots = interruptSlots();
     this.logLines = 0;
     this.abortMessage = undefined;
-    this.traceparent = traceparent;
-    if (services) this.services = services;
+    this.traceparent = ctx.traceparent;
+    this.services = ctx.services ?? this.ownServices;
     slots.arm(this.slot, this.limits.timeoutMs);
+    cancel?.armed(this.slot);
     let result: MaybePromise<number>;
     try {
       const ptr = this.alloc(size);
@@ -200,41 +206,49 @@ export class EndpointInstance {
       writeRequest(req, this.bytes, ptr);
       result = this.handle(ptr, size);
     } catch (err) {
-      throw this.fail(err, slots.disarm(this.slot));
+      throw this.fail(err, this.ended(cancel));
     }
-    if (!isPromise(result)) {
-      slots.disarm(this.slot);
-      return this.readResponse(result);
-    }
-    return this.awaitResponse(result);
+    if (!isPromise(result)) return this.respond(result, this.ended(cancel));
+    return this.awaitResponse(result, cancel);
   }
 
-  private async awaitResponse(pending: Promise<number>): Promise<EndpointResponse> {
-    const slots = interruptSlots();
-    // The watchdog stops compute; a module waiting on the network needs a timer as well.
+  /** Disarms the invocation; a cancelled caller counts even if the module finished before it was flipped. */
+  private ended(cancel: CancelCell | undefined): Interruption | undefined {
+    const why = interruptSlots().disarm(this.slot);
+    return why ?? (cancel?.cancelled ? 'cancelled' : undefined);
+  }
+
+  /** The module returned: its response, unless its caller gave up meanwhile (nobody is left to read it). */
+  private respond(descriptor: number, why: Interruption | undefined): EndpointResponse {
+    if (why === 'cancelled') throw this.cancelled();
+    return this.readResponse(descriptor);
+  }
+
+  private async awaitResponse(
+    pending: Promise<number>,
+    cancel: CancelCell | undefined,
+  ): Promise<EndpointResponse> {
+    // The watchdog stops compute; a module waiting on the network needs a timer as well. (A cancelled caller
+    // needs none: its host calls fail at once, so the module resumes and meets its flipped state.)
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new EndpointTimeoutError('', { endpoint: this.endpoint })),
-        this.limits.timeoutMs,
-      );
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.limits.timeoutMs);
     });
+    let outcome: number | 'timeout';
     try {
-      const descriptor = await Promise.race([pending, timeout]);
-      slots.disarm(this.slot);
-      return this.readResponse(descriptor);
+      outcome = await Promise.race([pending, timeout]);
     } catch (err) {
-      if (err instanceof EndpointTimeoutError) {
-        // The module is still suspended: keep its slot out of the pool until it settles.
-        this.usable = false;
-        const fired = slots.disarm(this.slot);
-        pending.catch(() => {}).finally(() => slots.release(this.slot));
-        throw this.fail(err, fired || true);
-      }
-      throw this.fail(err, slots.disarm(this.slot));
+      throw this.fail(err, this.ended(cancel));
     } finally {
       clearTimeout(timer);
     }
+    if (outcome !== 'timeout') return this.respond(outcome, this.ended(cancel));
+    // The module is still suspended: it stays flipped (it traps if it ever resumes), and its slot stays out
+    // of the pool until it settles.
+    this.usable = false;
+    const why = interruptSlots().abandon(this.slot, 'deadline');
+    pending.catch(() => {}).finally(() => interruptSlots().release(this.slot));
+    throw this.interrupted(why, undefined);
   }
 
   dispose(): void {
@@ -242,21 +256,31 @@ export class EndpointInstance {
     this.usable = false;
   }
 
-  private fail(err: unknown, timedOut: boolean): RoamError {
+  /** The instance is done for (a trap, an interrupt): its slot goes back and the pool drops it. */
+  private fail(err: unknown, why: Interruption | undefined): RoamError {
     if (this.usable) {
       this.usable = false;
       interruptSlots().release(this.slot);
     }
-    if (timedOut) {
-      return new EndpointTimeoutError(
-        `endpoint "${this.endpoint}" exceeded its ${this.limits.timeoutMs} ms deadline`,
-        {
-          endpoint: this.endpoint,
-          cause: err,
-        },
-      );
-    }
-    return this.classify(err, true);
+    return why === undefined ? this.classify(err, true) : this.interrupted(why, err);
+  }
+
+  private interrupted(why: Interruption, cause: unknown): RoamError {
+    if (why === 'cancelled') return this.cancelled(cause);
+    return new EndpointTimeoutError(
+      `endpoint "${this.endpoint}" exceeded its ${this.limits.timeoutMs} ms deadline`,
+      {
+        endpoint: this.endpoint,
+        cause,
+      },
+    );
+  }
+
+  private cancelled(cause?: unknown): RoamError {
+    return new EndpointCancelledError(`endpoint "${this.endpoint}" was cancelled: its caller went away`, {
+      endpoint: this.endpoint,
+      cause,
+    });
   }
 
   private classify(err: unknown, running: boolean): RoamError {

@@ -1,9 +1,20 @@
 // Checks a module against the endpoint ABI (protocol/abi.md) before anything runs it: its memory, its imports
-// and their signatures, and its exports. Every refusal names what was wrong.
+// and their signatures, its exports, and the ABI version it speaks when that is a constant (as every compiler
+// emits it). Every refusal names what was wrong.
 import { ModuleInvalidError, ModuleUnsupportedError } from '../core/errors.ts';
 import { type Limits, Reader, readLimits, readSections, SECTION } from './wasm-binary.ts';
 
-export const ABI_VERSIONS = [1] as const;
+export const ABI_VERSIONS: readonly number[] = [1];
+
+/** Throws ModuleUnsupportedError unless this host speaks ABI `version`. */
+export function checkAbiVersion(version: number, endpoint?: string): void {
+  if (!ABI_VERSIONS.includes(version)) {
+    throw new ModuleUnsupportedError(
+      `module speaks ABI version ${version}; this host supports version ${ABI_VERSIONS.join(', ')}`,
+      { endpoint },
+    );
+  }
+}
 
 /** Host functions a module may import, by "module.name", with their signatures ("params:results", i/I/f/F). */
 export const ALLOWED_IMPORTS: Readonly<Record<string, string>> = {
@@ -87,6 +98,8 @@ function inspect(bytes: Uint8Array): ModuleInfo {
   const hostImports: string[] = [];
   let importCount = 0;
   let memoryImportCount = 0;
+  let importedFunctions = 0;
+  let code: { start: number; end: number } | undefined;
   const exports = new Map<string, { kind: number; index: number }>();
 
   for (const s of sections) {
@@ -103,6 +116,7 @@ function inspect(bytes: Uint8Array): ModuleInfo {
         if (kind === 0x00) {
           const typeIndex = r.u32();
           funcTypes.push(typeIndex);
+          importedFunctions++;
           const expected = ALLOWED_IMPORTS[qualified];
           if (expected === undefined) {
             throw new ModuleUnsupportedError(
@@ -151,6 +165,8 @@ function inspect(bytes: Uint8Array): ModuleInfo {
         const index = r.u32();
         exports.set(name, { kind, index });
       }
+    } else if (s.id === SECTION.code) {
+      code = s;
     }
   }
 
@@ -170,5 +186,30 @@ function inspect(bytes: Uint8Array): ModuleInfo {
   if (exports.has('roam_interrupt')) {
     throw new ModuleUnsupportedError('module exports "roam_interrupt", a name the host reserves');
   }
+  const version =
+    code && constantResult(bytes, code, exports.get('roam_abi_version')!.index - importedFunctions);
+  if (version !== undefined) checkAbiVersion(version);
   return { memory, hostImports, importCount, memoryImportCount };
+}
+
+/**
+ * The value function `index` of the code section returns if its body is just `i32.const N` (optionally
+ * followed by `return`); undefined for any other body, whose version is then checked at instantiation.
+ */
+function constantResult(
+  bytes: Uint8Array,
+  code: { start: number; end: number },
+  index: number,
+): number | undefined {
+  const r = new Reader(bytes, code.start, code.end);
+  const count = r.u32();
+  if (index < 0 || index >= count) return undefined;
+  for (let i = 0; i < index; i++) r.skip(r.u32());
+  const size = r.u32();
+  const body = new Reader(bytes, r.pos, r.pos + size);
+  if (body.u32() !== 0 || body.byte() !== 0x41) return undefined; // no locals, i32.const
+  const value = body.s32();
+  let op = body.byte();
+  if (op === 0x0f) op = body.byte(); // return
+  return op === 0x0b && body.pos === body.end ? value : undefined; // end
 }

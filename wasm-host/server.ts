@@ -1,19 +1,38 @@
 // The standalone host's HTTP API (`roam host`), documented in docs/host-api.md. Module upload, endpoint
 // activation and deactivation, invocation, health, stats, and the stores that live on this host, which other
-// hosts reach over the network.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// hosts reach over the network. Names are checked here, at the edge; an /invoke is refused before its body is
+// read; every phase of a connection is bounded; an invocation whose client goes away is cancelled.
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  validateHeaderName,
+  validateHeaderValue,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   BadRequestError,
   ConflictError,
+  EndpointBadResponseError,
   InvalidArgumentError,
   NotFoundError,
+  PayloadTooLargeError,
   UnauthorizedError,
 } from '../core/errors.ts';
-import { closeServer, listenOn, PROBE_PATH, readBody, sendError, sendJson } from '../core/http.ts';
-import type { EndpointRequest, HeaderList } from './abi.ts';
+import {
+  answerClientError,
+  closeServer,
+  listenOn,
+  PROBE_PATH,
+  readBody,
+  sendError,
+  sendJson,
+} from '../core/http.ts';
+import { nameFromPath } from '../core/names.ts';
+import type { EndpointRequest, EndpointResponse, HeaderList } from './abi.ts';
 import type { ActivateOptions, WasmHost } from './host.ts';
-import type { Limits } from './limits.ts';
+import { checkInteger, LIMIT_RANGES } from './limits.ts';
 
 export interface HostServerOptions {
   /** When set, every route but /healthz and /invoke requires `authorization: Bearer <token>`. */
@@ -26,9 +45,18 @@ export interface HostServerOptions {
   managed?: boolean;
   /** Serves GET /metrics (Prometheus text), e.g. the OpenTelemetry Prometheus reader's handler. */
   metrics?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Time a client has to send a request's head (default 10 s). */
+  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request, body included (default 30 s); the invocation is not in it. */
+  requestTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this long (default 65 s, past the usual pools' 60 s). */
+  keepAliveTimeoutMs?: number;
+  /** Largest request head (default 16 KiB); a larger one is answered 431. */
+  maxHeaderSize?: number;
 }
 
 const MAX_STORE_VALUE = 1024 * 1024;
+const ACTIVATION_FIELDS = ['digest', 'exec', 'limits', 'warm'];
 
 // Hop-by-hop headers (RFC 9110 7.6.1) never reach an endpoint.
 const HOP_BY_HOP = new Set([
@@ -58,12 +86,36 @@ function splitUrl(url: string): { path: string; query: string } {
   return q < 0 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
 }
 
+/** Decodes a path segment that is not a name (a digest, a store key). */
 function decodeSegment(s: string, what: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new BadRequestError(`${what} "${s}" is not valid percent-encoding`);
+    throw new BadRequestError(`${what} ${JSON.stringify(s)} is not valid percent-encoding`);
   }
+}
+
+/**
+ * An endpoint's response headers without hop-by-hop ones, each checked the way Node would check it, so a
+ * module that returns a header Node cannot send gets a 502 naming it rather than an internal error.
+ */
+function responseHeaders(endpoint: string, out: EndpointResponse): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of out.headers) {
+    if (HOP_BY_HOP.has(name)) continue;
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      throw new EndpointBadResponseError(
+        `endpoint "${endpoint}" returned a header that cannot be sent: ${JSON.stringify(name)}`,
+        { endpoint },
+      );
+    }
+    flat.push(name, value);
+  }
+  flat.push('content-length', String(out.body.length));
+  return flat;
 }
 
 export class HostServer {
@@ -74,12 +126,27 @@ export class HostServer {
   constructor(host: WasmHost, options: HostServerOptions = {}) {
     this.host = host;
     this.options = options;
+    const headersTimeout = options.headersTimeoutMs ?? 10_000;
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
+    const handle = (req: IncomingMessage, res: ServerResponse) => {
+      this.route(req, res).catch((err) => this.fail(req, res, err));
+    };
     this.server = createServer(
-      { keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 10_000 },
-      (req, res) => {
-        this.route(req, res).catch((err) => sendError(res, err));
+      {
+        headersTimeout,
+        requestTimeout,
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+        // How often Node checks the two timeouts above; its 30 s default would let a slow client sit far
+        // past them.
+        connectionsCheckingInterval: Math.max(100, Math.min(headersTimeout, requestTimeout) / 4),
+        maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
       },
+      handle,
     );
+    // `expect: 100-continue` requests come here too: body() sends 100 Continue only once the request passed
+    // every check, so a refused one is answered without its body ever being sent.
+    this.server.on('checkContinue', handle);
+    this.server.on('clientError', answerClientError);
   }
 
   listen(port: number, hostname = '127.0.0.1'): Promise<AddressInfo> {
@@ -88,6 +155,28 @@ export class HostServer {
 
   close(): Promise<void> {
     return closeServer(this.server, true);
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    // The client is gone (a cancelled invocation ends here): nobody is left to answer.
+    if (res.destroyed) return;
+    // Refused before its body was read to the end: the connection closes after the answer, so the rest of the
+    // body is neither read nor taken for the next request.
+    if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
+    sendError(res, err);
+  }
+
+  /**
+   * Reads a body of at most `limit` bytes. A client waiting on `expect: 100-continue` is told to send it only
+   * now, after the request passed its checks, and not at all if it is declared too large.
+   */
+  private body(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Uint8Array> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      throw new PayloadTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limit}`);
+    }
+    if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+    return readBody(req, limit);
   }
 
   private authorize(req: IncomingMessage): void {
@@ -104,7 +193,7 @@ export class HostServer {
     const head = parts[1];
 
     if (head === 'invoke' && parts.length >= 3) {
-      const endpoint = decodeSegment(parts[2]!, 'endpoint name');
+      const endpoint = nameFromPath(parts[2]!, 'endpoint');
       const rest = `/${parts.slice(3).join('/')}`;
       return this.invoke(req, res, endpoint, rest, query);
     }
@@ -138,11 +227,20 @@ export class HostServer {
     }
     if (head === 'modules') return this.modules(req, res, method, parts);
     if (head === 'endpoints' && parts.length === 3) {
-      const name = decodeSegment(parts[2]!, 'endpoint name');
+      const name = nameFromPath(parts[2]!, 'endpoint');
       if (method === 'PUT') return this.activate(req, res, name);
       if (method === 'DELETE') {
         const timeout = new URLSearchParams(query).get('timeoutMs');
-        const result = await this.host.deactivate(name, timeout ? Number(timeout) : undefined);
+        const drainMs =
+          timeout === null
+            ? undefined
+            : checkInteger(
+                'timeoutMs',
+                /^\d{1,9}$/.test(timeout) ? Number(timeout) : timeout,
+                0,
+                LIMIT_RANGES.timeoutMs[1],
+              );
+        const result = await this.host.deactivate(name, drainMs);
         return sendJson(res, 200, { endpoint: name, ...result });
       }
     }
@@ -158,13 +256,13 @@ export class HostServer {
   ): Promise<void> {
     const limit = this.options.maxModuleBytes ?? 64 * 1024 * 1024;
     if (method === 'POST' && parts.length === 2) {
-      const bytes = await readBody(req, limit);
+      const bytes = await this.body(req, res, limit);
       const digest = this.host.modules.put(bytes);
       await this.compiled(digest);
       return sendJson(res, 201, { digest, size: bytes.length });
     }
     if (method === 'PUT' && parts.length === 3) {
-      const bytes = await readBody(req, limit);
+      const bytes = await this.body(req, res, limit);
       const digest = this.host.modules.put(bytes, decodeSegment(parts[2]!, 'digest'));
       await this.compiled(digest);
       return sendJson(res, 201, { digest, size: bytes.length });
@@ -187,30 +285,27 @@ export class HostServer {
   }
 
   private async activate(req: IncomingMessage, res: ServerResponse, endpoint: string): Promise<void> {
-    const body = await readBody(req, 64 * 1024);
-    let spec: { digest?: unknown; exec?: unknown; limits?: unknown; warm?: unknown };
+    const body = await this.body(req, res, 64 * 1024);
+    const usage = 'activation body must be JSON: {"digest": "sha256:...", "exec"?, "limits"?, "warm"?}';
+    let spec: unknown;
     try {
       spec = JSON.parse(Buffer.from(body).toString('utf8'));
     } catch {
-      throw new BadRequestError(
-        'activation body must be JSON: {"digest": "sha256:...", "exec"?, "limits"?, "warm"?}',
-      );
+      throw new BadRequestError(usage);
     }
-    if (typeof spec.digest !== 'string')
-      throw new InvalidArgumentError('activation needs "digest": "sha256:..."');
-    const options: ActivateOptions = {};
-    if (spec.exec !== undefined) {
-      if (spec.exec !== 'inline' && spec.exec !== 'worker') {
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new BadRequestError(usage);
+    for (const field of Object.keys(spec)) {
+      if (!ACTIVATION_FIELDS.includes(field)) {
         throw new InvalidArgumentError(
-          `"exec" must be "inline" or "worker", got ${JSON.stringify(spec.exec)}`,
+          `activation field ${JSON.stringify(field)} is not one of ${ACTIVATION_FIELDS.join(', ')}`,
         );
       }
-      options.exec = spec.exec;
     }
-    if (spec.limits !== undefined) options.limits = spec.limits as Partial<Limits>;
-    if (typeof spec.warm === 'number') options.warm = spec.warm;
-    await this.host.activate(endpoint, spec.digest, options);
-    sendJson(res, 200, { endpoint, digest: spec.digest, ready: true });
+    const { digest, ...options } = spec as { digest?: unknown };
+    if (typeof digest !== 'string') throw new InvalidArgumentError('activation needs "digest": "sha256:..."');
+    // WasmHost.activate checks exec, limits and warm, for every caller alike.
+    await this.host.activate(endpoint, digest, options as ActivateOptions);
+    sendJson(res, 200, { endpoint, digest, ready: true });
   }
 
   private async invoke(
@@ -220,7 +315,8 @@ export class HostServer {
     path: string,
     query: string,
   ): Promise<void> {
-    const body = await readBody(req, 64 * 1024 * 1024);
+    // Refused before a byte of the body is read: an endpoint that is not here, or a body over its limit.
+    const body = await this.body(req, res, this.host.maxRequestBytes(endpoint));
     const request: EndpointRequest = {
       method: req.method ?? 'GET',
       path,
@@ -229,14 +325,16 @@ export class HostServer {
       body,
     };
     const traceparent = req.headers.traceparent;
+    // A response that closes before it was written means the client went away: the endpoint is interrupted.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
     const out = await this.host.invoke(
       endpoint,
       request,
       typeof traceparent === 'string' ? traceparent : undefined,
+      gone.signal,
     );
-    const headers: [string, string][] = out.headers.filter(([k]) => !HOP_BY_HOP.has(k));
-    headers.push(['content-length', String(out.body.length)]);
-    res.writeHead(out.status, headers.flat());
+    res.writeHead(out.status, responseHeaders(endpoint, out));
     res.end(out.body);
   }
 
@@ -247,7 +345,7 @@ export class HostServer {
     parts: string[],
     query: string,
   ): Promise<void> {
-    const name = decodeSegment(parts[2]!, 'store name');
+    const name = nameFromPath(parts[2]!, 'store');
     const store = this.host.store(name);
     if (!store) throw new NotFoundError(`store "${name}" does not live on host ${this.host.id}`);
     if (parts.length === 4 && method === 'GET') {
@@ -265,7 +363,7 @@ export class HostServer {
       return;
     }
     if (method === 'PUT') {
-      await store.put(key, await readBody(req, MAX_STORE_VALUE));
+      await store.put(key, await this.body(req, res, MAX_STORE_VALUE));
       res.writeHead(204).end();
       return;
     }

@@ -33,6 +33,20 @@ export class Reader {
     return result;
   }
 
+  /** A signed LEB128 of at most 32 bits (an i32.const immediate). */
+  s32(): number {
+    let result = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      b = this.byte();
+      result |= (b & 0x7f) << shift;
+      shift += 7;
+      if (shift > 35) throw new ModuleInvalidError(`LEB128 integer too long at byte ${this.pos}`);
+    } while (b & 0x80);
+    return shift < 32 && b & 0x40 ? result | (-1 << shift) : result;
+  }
+
   /** Skips a signed LEB128 of any width (i32/i64 constants, block types). */
   skipLeb(): void {
     for (let i = 0; i < 10; i++) if ((this.byte() & 0x80) === 0) return;

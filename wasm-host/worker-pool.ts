@@ -7,10 +7,8 @@ import { BroadcastChannel, MessageChannel, type TransferListItem } from 'node:wo
 import { Piscina } from 'piscina';
 import { EndpointTimeoutError, errorFromCode, OverloadedError } from '../core/errors.ts';
 import { decodeResponse, type EndpointRequest, type EndpointResponse, encodeRequest } from './abi.ts';
-import type { InvocationCost } from './accounting.ts';
 import { serveHostCalls } from './host-calls.ts';
-import type { HostServices } from './host-services.ts';
-import { type LoadedModule, maySuspend } from './instance.ts';
+import { type InvocationContext, type LoadedModule, maySuspend } from './instance.ts';
 import type { Limits } from './limits.ts';
 import { sharedNow, watchdogControl } from './watchdog.ts';
 import type { ModuleAnnouncement, WorkerResult, WorkerTask } from './worker.ts';
@@ -106,26 +104,25 @@ export class WorkerPool {
     this.channel.postMessage({ loaded, endpoint, limits } satisfies ModuleAnnouncement);
   }
 
+  /**
+   * Runs one invocation on a worker. `ctx.services` answer its host calls here, on the main thread; with
+   * `ctx.cancel`, cancelling stops it on the worker however busy that is (see CancelCell).
+   */
   async invoke(
     endpoint: string,
     loaded: LoadedModule,
     limits: Limits,
-    services: HostServices,
     req: EndpointRequest,
-    traceparent?: string,
-    cost?: InvocationCost,
+    ctx: InvocationContext,
   ): Promise<EndpointResponse> {
     if (this.piscina.queueSize >= this.maxQueue) {
       throw new OverloadedError(`worker queue is full (${this.maxQueue} waiting)`, { endpoint });
     }
-    const measure = cost !== undefined;
-    let result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, false, measure);
-    if ('missing' in result) {
-      result = await this.runTask(endpoint, loaded, limits, services, req, traceparent, true, measure);
-    }
+    let result = await this.runTask(endpoint, loaded, limits, req, ctx, false);
+    if ('missing' in result) result = await this.runTask(endpoint, loaded, limits, req, ctx, true);
     if (result instanceof Uint8Array) return decodeResponse(result);
     if ('response' in result) {
-      if (cost) Object.assign(cost, result.cost);
+      if (ctx.cost) Object.assign(ctx.cost, result.cost);
       return decodeResponse(result.response);
     }
     if ('missing' in result)
@@ -137,22 +134,21 @@ export class WorkerPool {
     endpoint: string,
     loaded: LoadedModule,
     limits: Limits,
-    services: HostServices,
     req: EndpointRequest,
-    traceparent: string | undefined,
+    ctx: InvocationContext,
     withModule: boolean,
-    measure: boolean,
   ): Promise<WorkerResult> {
     const request = encodeRequest(req);
     const task: WorkerTask = { endpoint, digest: loaded.digest, limits, request };
-    if (traceparent !== undefined) task.traceparent = traceparent;
-    if (measure) task.measure = true;
+    if (ctx.traceparent !== undefined) task.traceparent = ctx.traceparent;
+    if (ctx.cost) task.measure = true;
+    if (ctx.cancel) task.cancel = ctx.cancel.words;
     if (withModule) task.loaded = loaded;
     const transferList: TransferListItem[] = [request.buffer as ArrayBuffer];
     let channel: MessageChannel | undefined;
-    if (maySuspend(loaded.info)) {
+    if (maySuspend(loaded.info) && ctx.services) {
       channel = new MessageChannel();
-      serveHostCalls(channel.port1, services);
+      serveHostCalls(channel.port1, ctx.services);
       task.port = channel.port2;
       transferList.push(channel.port2);
     }

@@ -11,7 +11,7 @@ import type { HostServices } from './host-services.ts';
 import type { LoadedModule } from './instance.ts';
 import { InstancePool } from './instance-pool.ts';
 import type { Limits } from './limits.ts';
-import { attachWatchdog, sharedNow } from './watchdog.ts';
+import { attachWatchdog, CancelCell, sharedNow } from './watchdog.ts';
 
 export interface WorkerTask {
   endpoint: string;
@@ -26,6 +26,8 @@ export interface WorkerTask {
   loaded?: LoadedModule;
   /** Measure this invocation's CPU time and memory (a sampled invocation). */
   measure?: boolean;
+  /** The words of the invocation's CancelCell (shared memory), when its caller may give up on it. */
+  cancel?: Int32Array;
 }
 
 /** Broadcast when an endpoint version is activated: the compiled module, and what to warm. */
@@ -109,12 +111,12 @@ export default async function run(task: WorkerTask): Promise<WorkerResult> {
   const services = task.port ? portServices(task.port) : undefined;
   const cost: InvocationCost | undefined = task.measure ? { cpuMicros: 0, memoryBytes: 0 } : undefined;
   try {
-    const response = await poolFor(task, loaded).invoke(
-      decodeRequest(task.request),
-      task.traceparent,
+    const response = await poolFor(task, loaded).invoke(decodeRequest(task.request), {
+      traceparent: task.traceparent,
       services,
       cost,
-    );
+      cancel: task.cancel && new CancelCell(task.cancel),
+    });
     const encoded = encodeResponse(response);
     // piscina transfers a moved value only when it is the whole result: a measured one goes as a Transferable
     // whose value carries the cost beside the response.

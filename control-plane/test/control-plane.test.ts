@@ -240,14 +240,14 @@ describe('control plane', () => {
 
   it('keeps traffic flowing when a host NACKs a snapshot it cannot apply', async () => {
     const load = steadyLoad();
-    await deploy('broken', fixtureModule('badabi'), ['GET /broken']);
+    await deploy('broken', fixtureModule('startfail'), ['GET /broken']);
     await until('a NACK in the history', async () =>
       (await admin('GET', '/api/history')).json.history.some((h: { action: string }) => h.action === 'nack'),
     );
     const nack = (await admin('GET', '/api/history')).json.history.find(
       (h: { action: string }) => h.action === 'nack',
     );
-    expect(nack.detail.reason).toContain('ABI version 2');
+    expect(nack.detail.reason).toContain('unreachable');
     const stats = await load.stop();
     expect(stats.failed).toEqual([]);
     // A fixed version is how an operator gets out of it: the hosts apply it and are in sync again.

@@ -67,6 +67,8 @@ function retryable(call: EndpointCall, err: RoamError): boolean {
   if (notSent(err)) return true;
   // An endpoint's own error (a trap, an oversize response) would fail the same way anywhere.
   if (err.code === 'ROAM_ERR_ENDPOINT_TRAP' || err.code === 'ROAM_ERR_PAYLOAD_TOO_LARGE') return false;
+  // A cancelled invocation was given up on purpose: a retry would undo the cancellation.
+  if (err.code === 'ROAM_ERR_ENDPOINT_CANCELLED') return false;
   return call.idempotent;
 }
 

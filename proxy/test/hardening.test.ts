@@ -33,12 +33,12 @@ const upstream: Server = createServer((req: IncomingMessage, res: ServerResponse
     held.push(res);
     return;
   }
-  if (path === '/big') {
+  if (path.startsWith('/big')) {
     res.once('close', () => {
       if (!res.writableFinished) bigAbandoned++;
     });
     const chunk = Buffer.alloc(64 * 1024, 120);
-    let left = 8 * 1024 * 1024;
+    let left = Number(new URL(path, 'http://x').searchParams.get('mb') ?? 8) * 1024 * 1024;
     const pump = () => {
       while (left > 0) {
         left -= chunk.length;
@@ -369,7 +369,8 @@ describe('limits on what one client holds', () => {
   it('cuts a request that moves no byte for the idle timeout, freeing its upstream connection', async () => {
     const socket = net.connect(Number(new URL(smallUrl).port), '127.0.0.1');
     socket.on('error', () => {});
-    socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n');
+    // Larger than every buffer between the upstream and this client, so the upstream cannot finish it.
+    socket.write('GET /big?mb=512 HTTP/1.1\r\nhost: x\r\n\r\n');
     const before = bigAbandoned;
     // Never read: the answer backs up until the proxy gives up on this client and on the upstream's answer.
     socket.pause();

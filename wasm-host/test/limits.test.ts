@@ -1,9 +1,9 @@
 // Limits and failure paths, under both execution modes: a stuck endpoint is stopped at its deadline and the
 // host keeps serving; traps, memory exhaustion and oversize payloads become clear errors naming the endpoint;
-// a module with the wrong ABI version never becomes active.
+// a module that cannot start never becomes active, nor do limits outside their ranges.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureModule, request, text } from '../../test/support/modules.ts';
-import { type ExecMode, WasmHost } from '../index.ts';
+import { type ActivateOptions, type ExecMode, WasmHost } from '../index.ts';
 
 describe.each<ExecMode>(['inline', 'worker'])('%s execution', (exec) => {
   let host: WasmHost;
@@ -82,13 +82,49 @@ describe.each<ExecMode>(['inline', 'worker'])('%s execution', (exec) => {
     expect(text((await host.invoke('echo', request('POST', '/', 'small'))).body)).toBe('small');
   });
 
-  it('never activates a module that speaks another ABI version', async () => {
-    const digest = host.modules.put(fixtureModule('badabi'));
-    await expect(host.activate('badabi', digest)).rejects.toMatchObject({
-      code: 'ROAM_ERR_MODULE_UNSUPPORTED',
-      message: expect.stringContaining('ABI version 2'),
+  it('never activates a module that cannot start', async () => {
+    const digest = host.modules.put(fixtureModule('startfail'));
+    await expect(host.activate('startfail', digest)).rejects.toMatchObject({
+      code: 'ROAM_ERR_ENDPOINT_TRAP',
+      message: expect.stringContaining('unreachable'),
     });
-    expect(host.isActive('badabi')).toBe(false);
+    expect(host.isActive('startfail')).toBe(false);
+  });
+
+  it('refuses limits outside their ranges, naming the field, the value and the range', async () => {
+    const digest = host.modules.put(fixtureModule('echo'));
+    const refused = async (options: unknown, message: string) =>
+      expect(host.activate('echo2', digest, options as ActivateOptions)).rejects.toMatchObject({
+        code: 'ROAM_ERR_INVALID_ARGUMENT',
+        message: expect.stringContaining(message),
+      });
+    await refused(
+      { limits: { timeoutMs: 'abc' } },
+      'limits.timeoutMs must be an integer from 1 to 300000, got "abc"',
+    );
+    await refused(
+      { limits: { timeoutMs: 1e10 } },
+      'limits.timeoutMs must be an integer from 1 to 300000, got 10000000000',
+    );
+    await refused(
+      { limits: { memoryPages: 0 } },
+      'limits.memoryPages must be an integer from 1 to 65536, got 0',
+    );
+    await refused(
+      { limits: { maxLogLines: 2.5 } },
+      'limits.maxLogLines must be an integer from 0 to 100000, got 2.5',
+    );
+    await refused({ limits: { fuel: 1 } }, 'limits field "fuel" is not one of memoryPages, timeoutMs');
+    await refused({ limits: [] }, '"limits" must be an object');
+    await refused({ warm: 0 }, 'warm must be an integer from 1 to 16, got 0');
+    await refused({ exec: 'gpu' }, '"exec" must be "inline" or "worker", got "gpu"');
+    expect(host.isActive('echo2')).toBe(false);
+    expect(() => new WasmHost({ id: 'bad', tier: 'edge', limits: { timeoutMs: -1 } })).toThrow(
+      expect.objectContaining({
+        code: 'ROAM_ERR_INVALID_ARGUMENT',
+        message: expect.stringContaining('timeoutMs'),
+      }),
+    );
   });
 });
 

@@ -41,6 +41,7 @@ describe('module checks', () => {
       /roam\.open_socket/,
     ],
     ['its own memory', fixtureModule('ownmemory'), 'ROAM_ERR_MODULE_UNSUPPORTED', /env\.memory/],
+    ['another ABI version', fixtureModule('badabi'), 'ROAM_ERR_MODULE_UNSUPPORTED', /ABI version 2/],
   ])('refuses %s, saying why', (_what, bytes, code, message) => {
     expect(() => checkModule(bytes)).toThrow(
       expect.objectContaining({ code, message: expect.stringMatching(message) }),
@@ -73,6 +74,18 @@ describe('module store', () => {
     expect(() => store.put(bytes, 'md5:abc')).toThrow(
       expect.objectContaining({ code: 'ROAM_ERR_INVALID_ARGUMENT' }),
     );
+  });
+
+  it('does not store a module that speaks another ABI version', () => {
+    const store = new ModuleStore(dir);
+    const bytes = fixtureModule('badabi');
+    expect(() => store.put(bytes)).toThrow(
+      expect.objectContaining({
+        code: 'ROAM_ERR_MODULE_UNSUPPORTED',
+        message: expect.stringContaining('ABI version 2'),
+      }),
+    );
+    expect(store.has(digestOf(bytes))).toBe(false);
   });
 
   it('compiles a module once however often it is loaded', async () => {
