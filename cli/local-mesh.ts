@@ -2,16 +2,17 @@
 // a Wasm host of the site's tier and a sidecar proxy (requests from that site enter there, and its embedded
 // in-process host runs endpoints placed inside it); a data-store server and the sample legacy service at the
 // first cluster site; the control plane; and, in front of every node, the relay routes that make crossing
-// sites pay the link's distance; then `startMesh` starts it.
+// sites pay the link's distance; then `startMesh` starts it, and keeps every process running (supervisor.ts).
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { nodeToken } from '../control-plane/auth.ts';
 import { State } from '../control-plane/state.ts';
-import { loadTopology, type MeshNode, type Topology } from '../relay/index.ts';
+import { loadTopology, type MeshNode, planRoutes, type Topology } from '../relay/index.ts';
 import { UsageError } from './args.ts';
-import { type RoamProcess, startRoam, startScript, stopAll } from './spawn.ts';
+import { type RoamProcess, startRoam, startScript } from './spawn.ts';
+import { type GaveUp, Supervisor } from './supervisor.ts';
 
 export interface MeshProcess {
   /** Unique name: also the node id and the network-map file name. */
@@ -109,19 +110,22 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /**
- * `n` free loopback ports for a mesh that must know them before anything starts. Taken below Linux's
- * ephemeral range (32768+), where the port 0 trick would land: there an outgoing connection of any process
- * may take a port between the check and the listen (seen as EADDRINUSE when meshes started back to back).
+ * The first of `n` consecutive free loopback ports, none of them in `taken`, for a mesh that must know its
+ * ports before anything starts and keep them across restarts (the relay's, `--base-port`, are consecutive).
+ * Taken below Linux's ephemeral range (32768+), where the port 0 trick would land: there an outgoing
+ * connection of any process may take a port between the check and the listen (seen as EADDRINUSE when meshes
+ * started back to back).
  */
-async function freePorts(n: number): Promise<number[]> {
-  const ports: number[] = [];
-  let candidate = 20_000 + Math.floor(Math.random() * 10_000);
-  for (let tries = 0; ports.length < n && tries < 2000; tries++) {
-    if (await bindable(candidate)) ports.push(candidate);
-    candidate = candidate >= 32_000 ? 20_000 : candidate + 1;
+async function freePortRun(n: number, taken: number[] = []): Promise<number> {
+  let first = 20_000 + Math.floor(Math.random() * 10_000);
+  for (let tries = 0; tries < 2000; tries++) {
+    if (first + n > 32_000) first = 20_000;
+    let free = 0;
+    while (free < n && !taken.includes(first + free) && (await bindable(first + free))) free++;
+    if (free === n) return first;
+    first += free + 1;
   }
-  if (ports.length < n) throw new Error(`found only ${ports.length} free ports of ${n} below 32000`);
-  return ports;
+  throw new Error(`found no ${n} consecutive free ports below 32000`);
 }
 
 async function adminCall(
@@ -192,21 +196,32 @@ export interface MeshOptions {
   dataDir: string;
   /** Control-plane flags, e.g. ["--placement-loop", "off"]. */
   controlPlaneArgs?: string[];
+  /** Aborting it while the mesh starts stops what has started, and `startMesh` rejects. */
+  signal?: AbortSignal;
 }
 
 export interface Mesh {
   layout: MeshLayout;
   topology: Topology;
-  controlPlane: RoamProcess;
+  /** Where the control plane's admin API is; the same across its restarts. */
+  controlPlane: { address: string; url: string };
   token: string;
   /** Origin site -> the URL of the proxy requests from there enter at. */
   entries: Record<string, string>;
   endpoints: string[];
   admin(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>>;
+  /** Every process's current pid, by name ("control-plane", "relay", "edge-proxy", ...). */
+  pids(): Record<string, number>;
+  /** Settles when a process keeps dying and is no longer restarted (the rest of the mesh runs on). */
+  failed: Promise<GaveUp>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts the whole mesh and deploys the examples; on failure stops what it started and throws. */
+/**
+ * Starts the whole mesh and deploys the examples; on failure stops what it started and throws. Every process
+ * is restarted with the same arguments if it dies: the control plane too, as its state is on disk and the
+ * nodes resubscribe to it on their own.
+ */
 export async function startMesh(options: MeshOptions): Promise<Mesh> {
   let modules: { name: string; bytes: Uint8Array }[];
   try {
@@ -223,41 +238,56 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
   mkdirSync(storesDir, { recursive: true });
   const n = portsNeeded(topology);
   const { basePort } = options;
-  const ports = basePort === 0 ? await freePorts(n) : Array.from({ length: n }, (_, i) => basePort + i);
+  const first = basePort === 0 ? await freePortRun(n) : basePort;
+  const ports = Array.from({ length: n }, (_, i) => first + i);
   const layout = layoutMesh(topology, ports);
+  const relayed = relayNodes(layout);
+  const relayPorts = planRoutes(topology, relayed).length;
+  // Fixed relay ports, so a restarted relay binds the ones the nodes' network maps name.
+  const relayBase = basePort === 0 ? await freePortRun(relayPorts, ports) : basePort + 100;
+  options.signal?.throwIfAborted();
+  const supervisor = new Supervisor((event) => console.error(JSON.stringify(event)));
+  const abort = () => void supervisor.stop('SIGKILL');
+  options.signal?.addEventListener('abort', abort, { once: true });
   try {
     const cpDir = join(dataDir, 'control-plane');
-    const cp = await startRoam([
-      'control-plane',
-      '--admin',
-      `127.0.0.1:${layout.controlPlane.adminPort}`,
-      '--grpc',
-      `127.0.0.1:${layout.controlPlane.grpcPort}`,
-      '--data-dir',
-      cpDir,
-      '--profile-half-life-ms',
-      MESH_PROFILE_HALF_LIFE_MS,
-      ...(options.controlPlaneArgs ?? []),
-    ]);
+    const cp = await supervisor.add('control-plane', () =>
+      startRoam([
+        'control-plane',
+        '--admin',
+        `127.0.0.1:${layout.controlPlane.adminPort}`,
+        '--grpc',
+        `127.0.0.1:${layout.controlPlane.grpcPort}`,
+        '--data-dir',
+        cpDir,
+        '--profile-half-life-ms',
+        MESH_PROFILE_HALF_LIFE_MS,
+        ...(options.controlPlaneArgs ?? []),
+      ]),
+    );
     const grpc = cp.info.grpc as string;
     const token = readFileSync(join(cpDir, 'admin.token'), 'utf8').trim();
     const state = new State(cpDir);
     const secret = state.secret();
     state.close();
-    await startRoam([
-      'relay',
-      '--topology',
-      options.topologyFile,
-      '--maps-dir',
-      mapsDir,
-      ...(basePort === 0 ? [] : ['--base-port', String(basePort + 100)]),
-      ...relayNodes(layout).flatMap((node) => ['--node', `${node.name}=${node.site}@${node.address}`]),
-    ]);
+    await supervisor.add('relay', () =>
+      startRoam([
+        'relay',
+        '--topology',
+        options.topologyFile,
+        '--maps-dir',
+        mapsDir,
+        '--base-port',
+        String(relayBase),
+        ...relayed.flatMap((node) => ['--node', `${node.name}=${node.site}@${node.address}`]),
+      ]),
+    );
     for (const p of layout.processes) {
       const env = { ROAM_NODE_TOKEN: nodeToken(secret, p.name) };
-      if (p.role === 'legacy') await startScript(LEGACY, ['--listen', `127.0.0.1:${p.port}`]);
-      else if (p.role === 'store')
-        await startRoam([
+      await supervisor.add(p.name, () => {
+        if (p.role === 'legacy') return startScript(LEGACY, ['--listen', `127.0.0.1:${p.port}`]);
+        if (p.role !== 'store') return startRoam(nodeArgs(layout, p, grpc, mapsDir), env);
+        return startRoam([
           'host',
           '--tier',
           'cluster',
@@ -269,7 +299,7 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
           `127.0.0.1:${p.port}`,
           ...layout.stores.flatMap((s) => ['--store', `${s}=sqlite:${join(storesDir, `${s}.db`)}`]),
         ]);
-      else await startRoam(nodeArgs(layout, p, grpc, mapsDir), env);
+      });
     }
     const admin = (method: 'GET' | 'POST', path: string, body?: unknown) =>
       adminCall(cp, token, method, path, body);
@@ -305,15 +335,19 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
     return {
       layout,
       topology,
-      controlPlane: cp,
+      controlPlane: { address: cp.address, url: cp.url },
       token,
       entries,
       endpoints: modules.map((m) => m.name),
       admin,
-      stop: (signal = 'SIGTERM') => stopAll(signal),
+      pids: () => supervisor.pids(),
+      failed: supervisor.failed,
+      stop: (signal = 'SIGTERM') => supervisor.stop(signal),
     };
   } catch (err) {
-    await stopAll();
-    throw err;
+    await supervisor.stop('SIGKILL');
+    throw options.signal?.aborted ? options.signal.reason : err;
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
   }
 }

@@ -2,7 +2,8 @@
 // its embedded store and placement loop; per site of the topology a Wasm host and a sidecar proxy; a data-store
 // server and the sample legacy service (behind the cluster sidecar) at the cluster site; a relay that makes
 // every byte between sites pay the link's distance; the example endpoints deployed; and a traffic generator
-// running a workload that shifts over time, so placements visibly move. Ctrl-C stops everything.
+// running a workload that shifts over time, so placements visibly move. A process that dies is restarted,
+// and one that keeps dying stops the mesh (local-mesh.ts, supervisor.ts). Ctrl-C stops everything.
 import { resolve } from 'node:path';
 import { runScenario } from '../loadtests/runner.ts';
 import { scenarios } from '../loadtests/scenarios/index.ts';
@@ -58,21 +59,32 @@ export const upCommand: Command = {
       );
     const topologyFile = values.topology ?? DEFAULT_TOPOLOGY_FILE;
     const dataDir = resolve(values['data-dir'] ?? '.roam');
-    const traffic = new AbortController();
+    // Aborted on Ctrl-C (or a crash loop): ends the mesh's start if it is still starting, and the traffic.
+    const shutdown = new AbortController();
     let trafficDone: Promise<void> = Promise.resolve();
     let mesh: Mesh | undefined;
-    const stopped = onShutdown(async () => {
-      traffic.abort();
-      await trafficDone;
-      await mesh?.stop('SIGTERM');
-    });
-    mesh = await startMesh({ topologyFile, basePort, dataDir });
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        shutdown.abort();
+        await trafficDone;
+        await mesh?.stop('SIGTERM');
+      })());
+    const stopped = onShutdown(stop);
+    try {
+      mesh = await startMesh({ topologyFile, basePort, dataDir, signal: shutdown.signal });
+    } catch (err) {
+      // Ctrl-C while the mesh was starting: startMesh has stopped what it started.
+      if (!shutdown.signal.aborted) throw err;
+      await stopped;
+      return 0;
+    }
     const { controlPlane: cp, token, entries } = mesh;
     if (!values['no-traffic']) {
       trafficDone = (async () => {
-        while (!traffic.signal.aborted) {
-          await runScenario(scenario, { targets: entries, signal: traffic.signal }).catch((err) => {
-            if (!traffic.signal.aborted) console.error(`traffic generator: ${(err as Error).message}`);
+        while (!shutdown.signal.aborted) {
+          await runScenario(scenario, { targets: entries, signal: shutdown.signal }).catch((err) => {
+            if (!shutdown.signal.aborted) console.error(`traffic generator: ${(err as Error).message}`);
           });
         }
       })();
@@ -85,6 +97,7 @@ export const upCommand: Command = {
         address: cp.address,
         dashboard,
         proxies: entries,
+        pids: mesh.pids(),
       }),
     );
     console.log(`\nRoam local mesh is up (${topologyFile}).`);
@@ -106,8 +119,15 @@ export const upCommand: Command = {
         ? '\nNo traffic generator (--no-traffic).'
         : `\nTraffic: scenario "${scenario.name}" (${scenario.description}), looped.`,
     );
+    console.log('A process that dies is restarted (see the "exited" and "restarted" lines on stderr).');
     console.log('Ctrl-C stops everything.');
-    await stopped;
-    return 0;
+    const gaveUp = await Promise.race([stopped.then(() => undefined), mesh.failed]);
+    if (gaveUp === undefined) return 0;
+    console.error(
+      `roam up: ${gaveUp.node} keeps failing: it died ${gaveUp.deaths} times in a row, the last time with ` +
+        `"${gaveUp.reason}". Stopping the mesh.`,
+    );
+    await stop();
+    return 1;
   },
 };

@@ -1,11 +1,12 @@
 // `roam up`, what a newcomer runs first: the whole mesh comes up as processes, the examples answer through the
-// sidecar of every site, the legacy service passes through, crossing sites pays the emulated distance, and
-// Ctrl-C stops every process.
-import { mkdtempSync, rmSync } from 'node:fs';
+// sidecar of every site, the legacy service passes through, crossing sites pays the emulated distance, a
+// process that dies is restarted where it was (test/up-supervision.test.ts has the rules), and Ctrl-C stops
+// every process.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RoamProcess, startRoam, stopAll } from './support/processes.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'roam-up-'));
@@ -13,7 +14,9 @@ let mesh: RoamProcess;
 let proxies: Record<string, string>;
 
 beforeAll(async () => {
-  mesh = await startRoam(['up', '--base-port', '0', '--data-dir', dataDir, '--no-traffic']);
+  // It starts a dozen processes one after another: on a busy machine that takes more than the usual 20 s.
+  const args = ['up', '--base-port', '0', '--data-dir', dataDir, '--no-traffic'];
+  mesh = await startRoam(args, {}, { readyTimeoutMs: 100_000 });
   proxies = mesh.info.proxies as Record<string, string>;
 }, 120_000);
 
@@ -27,6 +30,66 @@ async function get(url: string, init: { method?: 'GET' | 'POST'; body?: string }
   const res = await request(url, { method: init.method ?? 'GET', body: init.body ?? null });
   const body = await res.body.text();
   return { status: res.statusCode, body, ms: performance.now() - started };
+}
+
+async function admin(path: string): Promise<Record<string, unknown>> {
+  const dashboard = new URL(mesh.info.dashboard as string);
+  const token = dashboard.searchParams.get('token');
+  const res = await request(`${dashboard.origin}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  return (await res.body.json()) as Record<string, unknown>;
+}
+
+/** The JSON lines `roam up` has written to stderr (its own and none of its processes'). */
+function logged(): Record<string, unknown>[] {
+  return mesh
+    .stderr()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Retries `find` until it answers something (the mesh is putting itself back together meanwhile). */
+function until<T>(what: string, find: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  return vi.waitFor(
+    async () => {
+      const found = await find();
+      if (found === undefined)
+        throw new Error(`still waiting for ${what}; roam up logged:\n${mesh.stderr().slice(-2000)}`);
+      return found;
+    },
+    { timeout: 30_000, interval: 100 },
+  );
+}
+
+/** Each process's pid now: the one `roam up` listed at start, or the last it logged restarting it with. */
+function currentPids(): Record<string, number> {
+  const restarted = logged().filter((e) => e.event === 'restarted');
+  return {
+    ...(mesh.info.pids as Record<string, number>),
+    ...Object.fromEntries(restarted.map((e) => [e.node as string, e.pid as number])),
+  };
+}
+
+/** What a live process was started with ("" once it is gone); pids are reused on a busy machine. */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function kill(node: string): number {
+  const pid = currentPids()[node]!;
+  expect(commandLine(pid)).toContain(dataDir);
+  process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+function restartOf(node: string) {
+  return until(`${node} to be restarted`, () =>
+    logged().find((e) => e.event === 'restarted' && e.node === node),
+  );
 }
 
 describe('roam up', () => {
@@ -63,10 +126,54 @@ describe('roam up', () => {
     expect(Math.min(...near)).toBeLessThan(Math.min(...far));
   });
 
-  it('stops every process on Ctrl-C', async () => {
+  it('restarts a sidecar that dies on the same address, and it routes the examples again', async () => {
+    const killed = kill('edge-proxy');
+    const restarted = await restartOf('edge-proxy');
+    expect(logged().filter((e) => e.event === 'exited')).toEqual([
+      expect.objectContaining({
+        node: 'edge-proxy',
+        pid: killed,
+        reason: 'signal SIGKILL',
+        restartInMs: 100,
+      }),
+    ]);
+    expect(restarted).toMatchObject({ reason: 'signal SIGKILL', restarts: 1 });
+    expect(restarted.pid).not.toBe(killed);
+    // It subscribes again as the same node with the same token, and gets its routes from the snapshot.
+    const hello = await until('GET /hello through the restarted sidecar', async () => {
+      const res = await get(`${proxies.edge}/hello?name=again`);
+      return res.status === 200 ? res : undefined;
+    });
+    expect(JSON.parse(hello.body).message).toBe('Hello, again!');
+    const { nodes } = (await admin('/api/status')) as { nodes: { id: string; connected: boolean }[] };
+    expect(nodes.filter((n) => n.id === 'edge-proxy')).toEqual([
+      expect.objectContaining({ connected: true }),
+    ]);
+  }, 60_000);
+
+  it('restarts the control plane from its state on disk, and every node subscribes again', async () => {
+    const before = (await admin('/api/status')) as { nodes: { id: string }[] };
+    kill('control-plane');
+    expect(await restartOf('control-plane')).toMatchObject({ reason: 'signal SIGKILL', restarts: 1 });
+    const nodes = await until('every node to subscribe again', async () => {
+      const status = (await admin('/api/status')) as { nodes: { id: string; connected: boolean }[] };
+      return status.nodes.every((n) => n.connected) ? status.nodes : undefined;
+    });
+    expect(nodes.map((n) => n.id).sort()).toEqual(before.nodes.map((n) => n.id).sort());
+    const { endpoints } = (await admin('/api/endpoints')) as { endpoints: { name: string }[] };
+    expect(endpoints.map((e) => e.name).sort()).toEqual(['cart', 'checkout', 'hello', 'pricing', 'resize']);
+    expect((await get(`${proxies.cluster}/hello?name=roam`)).status).toBe(200);
+  }, 60_000);
+
+  it('stops every process on Ctrl-C, restarted ones included, and restarts none of them', async () => {
+    const running = Object.values(currentPids()).map((pid) => ({ pid, command: commandLine(pid) }));
+    expect(running.filter((p) => p.command === '')).toEqual([]);
+    const restarts = logged().filter((e) => e.event === 'restarted').length;
     expect(await mesh.stop('SIGINT')).toBe(0);
     for (const url of Object.values(proxies)) {
       await expect(request(`${url}/hello`)).rejects.toThrow(/ECONNREFUSED/);
     }
+    expect(running.filter((p) => commandLine(p.pid) === p.command)).toEqual([]);
+    expect(logged().filter((e) => e.event === 'restarted')).toHaveLength(restarts);
   }, 60_000);
 });
