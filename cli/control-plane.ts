@@ -79,7 +79,7 @@ export const controlPlaneCommand: Command = {
     chmodSync(tokenFile, 0o600);
     const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port);
     const loop = loopMode === 'on' ? startPlacementLoop(cp, loopPeriodMs) : undefined;
-    const telemetry = startTelemetry('roam-control-plane');
+    const telemetry = await startTelemetry('roam-control-plane');
     registerPlacementMetrics(() => {
       const nodes = new Map(cp.state.nodes().map((n) => [n.id, n]));
       return cp.state

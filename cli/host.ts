@@ -105,7 +105,7 @@ export const hostCommand: Command = {
           JSON.stringify({ level: ['debug', 'info', 'warn', 'error'][level] ?? 'info', endpoint, message }),
         ),
     });
-    const telemetry = startTelemetry('roam-host');
+    const telemetry = await startTelemetry('roam-host');
     const profiling = profilingOn
       ? startNodeProfiling({
           node: { id, tier, site: location },

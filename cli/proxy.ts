@@ -1,7 +1,6 @@
 // `roam proxy`: the sidecar. Passes through to --upstream whatever no route claims, dispatches endpoints
 // wherever the route table (--routes FILE, or later the control plane) says they live.
-import { DiscoveryClient, processLoad } from '../control-plane/client.ts';
-import { applyToProxy } from '../control-plane/node-apply.ts';
+import type { DiscoveryClient } from '../control-plane/client.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { startNodeProfiling } from '../profiler/index.ts';
@@ -110,7 +109,7 @@ export const proxyCommand: Command = {
     if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
     const id = values.id ?? `proxy-${listen.port || process.pid}`;
     const location = values.location ?? id;
-    const telemetry = startTelemetry('roam-proxy');
+    const telemetry = await startTelemetry('roam-proxy');
     const stores = (values.store ?? []).map((f) => createStore(parseStoreFlag(f), location));
     const host = new WasmHost({ id, tier: 'in-process', location, exec, stores });
     const profiling = profilingOn
@@ -134,6 +133,11 @@ export const proxyCommand: Command = {
     if (values['control-plane']) {
       const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
       if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      // gRPC and the discovery client are loaded only by a proxy that has a control plane to talk to.
+      const [{ DiscoveryClient, processLoad }, { applyToProxy }] = await Promise.all([
+        import('../control-plane/client.ts'),
+        import('../control-plane/node-apply.ts'),
+      ]);
       const client: DiscoveryClient = new DiscoveryClient({
         address: values['control-plane'],
         token: nodeToken,

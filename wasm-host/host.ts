@@ -27,8 +27,8 @@ import { InstancePool, MAX_IDLE } from './instance-pool.ts';
 import { checkInteger, checkLimits, type Limits, resolveLimits } from './limits.ts';
 import { ModuleStore } from './module-store.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
-import { CancelCell, interruptSlots } from './watchdog.ts';
-import { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
+import { CancelCell } from './watchdog.ts';
+import type { WorkerPool, WorkerPoolOptions } from './worker-pool.ts';
 
 const tracer = trace.getTracer('roam-host');
 
@@ -158,13 +158,17 @@ export class WasmHost {
     this.modules = new ModuleStore(options.moduleDir);
     this.caller = options.caller;
     for (const s of options.stores ?? []) this.stores.set(s.name, s);
-    // Start the watchdog now (its thread takes tens of ms to boot), not on the first activation.
-    interruptSlots();
-    if (this.exec === 'worker') this.workerPool();
   }
 
-  private workerPool(): WorkerPool {
-    this.workers ??= new WorkerPool(this.options.workers);
+  /**
+   * Worker threads (piscina) are started, and their code loaded, only when an endpoint runs on them: a sidecar
+   * that only passes traffic through carries none.
+   */
+  private async workerPool(): Promise<WorkerPool> {
+    if (this.workers === undefined) {
+      const { WorkerPool } = await import('./worker-pool.ts');
+      this.workers ??= new WorkerPool(this.options.workers);
+    }
     return this.workers;
   }
 
@@ -223,7 +227,7 @@ export class WasmHost {
         close: () => pool.close(),
       };
     } else {
-      const workers = this.workerPool();
+      const workers = await this.workerPool();
       workers.allowDeadline(limits.timeoutMs);
       workers.publish(loaded, endpoint, limits);
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
