@@ -31,6 +31,8 @@ Options:
   --max-concurrent-streams N  HTTP/2 streams open at once per connection (default: 100)
   --max-upstream-connections N  connections to the upstream service (default: 1024)
   --max-upstream-per-client N   passthrough requests in flight per client address (default: 512)
+  --upstream-headers-timeout-ms MS  time the upstream has to start answering, gRPC aside (default: 60000)
+  --upstream-body-timeout-ms MS     longest silence within an upstream answer, gRPC aside (default: 60000)
   --profiling on|off      per-endpoint profiles, probes and their metrics (default: on)
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
@@ -48,6 +50,8 @@ const LIMIT_FLAGS = [
   ['max-concurrent-streams', 'maxConcurrentStreams'],
   ['max-upstream-connections', 'maxUpstreamConnections'],
   ['max-upstream-per-client', 'maxUpstreamPerClient'],
+  ['upstream-headers-timeout-ms', 'upstreamHeadersTimeoutMs'],
+  ['upstream-body-timeout-ms', 'upstreamBodyTimeoutMs'],
 ] as const satisfies readonly (readonly [string, keyof ProxyLimits])[];
 
 export const proxyCommand: Command = {
@@ -76,6 +80,8 @@ export const proxyCommand: Command = {
         'max-concurrent-streams': { type: 'string' },
         'max-upstream-connections': { type: 'string' },
         'max-upstream-per-client': { type: 'string' },
+        'upstream-headers-timeout-ms': { type: 'string' },
+        'upstream-body-timeout-ms': { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
         profiling: { type: 'string' },

@@ -151,9 +151,12 @@ export class Listener {
       session.once('remoteSettings', () => clearTimeout(preface));
       // An idle session (no stream open) is closed with GOAWAY after the keep-alive timeout.
       let open = 0;
-      session.on('stream', (stream: ServerHttp2Stream) => {
+      session.on('stream', (stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
         open++;
-        stream.setTimeout(options.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        // gRPC streams may rightly be quiet for long (a server stream waiting for events): grpc-timeout and
+        // the HTTP/2 windows bound them instead.
+        if (!String(headers['content-type'] ?? '').startsWith('application/grpc'))
+          stream.setTimeout(options.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
         stream.once('close', () => open--);
       });
       session.setTimeout(options.keepAliveTimeoutMs, () => {

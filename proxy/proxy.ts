@@ -8,6 +8,7 @@ import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Pool } from 'undici';
 import {
   EndpointNotActiveError,
+  EndpointTimeoutError,
   NotFoundError,
   PayloadTooLargeError,
   type RoamError,
@@ -70,6 +71,10 @@ export interface ProxyLimits {
    * connection, however slowly it sends or reads.
    */
   maxUpstreamPerClient: number;
+  /** Time the upstream has to start answering a passthrough request (not gRPC: its grpc-timeout bounds it). */
+  upstreamHeadersTimeoutMs: number;
+  /** Longest silence within a passthrough answer's body (not gRPC). */
+  upstreamBodyTimeoutMs: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
@@ -85,6 +90,8 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   maxConcurrentStreams: 100,
   maxUpstreamConnections: 1024,
   maxUpstreamPerClient: 512,
+  upstreamHeadersTimeoutMs: 60_000,
+  upstreamBodyTimeoutMs: 60_000,
 };
 
 export interface ProxyOptions {
@@ -215,7 +222,11 @@ export class SidecarProxy {
     this.recorder = options.recorder;
     this.clientShares = new ClientShares(this.limits.maxUpstreamPerClient);
     this.upstream = options.upstream
-      ? new Upstream(options.upstream, { connections: this.limits.maxUpstreamConnections })
+      ? new Upstream(options.upstream, {
+          connections: this.limits.maxUpstreamConnections,
+          headersTimeoutMs: this.limits.upstreamHeadersTimeoutMs,
+          bodyTimeoutMs: this.limits.upstreamBodyTimeoutMs,
+        })
       : undefined;
     this.listener = new Listener(
       {
@@ -413,15 +424,21 @@ export class SidecarProxy {
     s.requests++;
     const ms = performance.now() - start;
     s.latency.record(ms);
+    const failed = result.timedOut ? 504 : 502;
     this.recorder?.passthroughRequest(
       req.url ?? '/',
-      result.error ? 502 : result.status,
+      result.error ? failed : result.status,
       ms,
       Number(req.headers['content-length']) || 0,
       result.responseBytes,
     );
     if (result.error) {
       s.errors++;
+      if (result.timedOut) {
+        throw new EndpointTimeoutError(`upstream did not answer in time: ${result.error.message}`, {
+          cause: result.error,
+        });
+      }
       throw new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
     }
     return result.status;

@@ -1,43 +1,70 @@
 // The service this sidecar fronts: an HTTP/1.1 pool for ordinary requests, upgrades and endpoints that still
 // live in the service, and HTTP/2 cleartext for gRPC, which needs HTTP/2 end to end. Passthrough picks the
 // leg per request; everything else uses the pool.
-import { Client, Pool } from 'undici';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Pool } from 'undici';
 import { networkConnector } from '../core/network.ts';
-import { type ForwardResult, forward, type InboundRequest, type InboundResponse } from './passthrough.ts';
+import { H2Upstream } from './h2-upstream.ts';
+import {
+  type ForwardOptions,
+  type ForwardResult,
+  forward,
+  type InboundRequest,
+  type InboundResponse,
+} from './passthrough.ts';
+
+export type { ForwardOptions } from './passthrough.ts';
+
+/** Idle connections to the service are closed after this long, on both legs. */
+const KEEP_ALIVE_MS = 30_000;
 
 export interface UpstreamOptions {
   /** Most connections the HTTP/1.1 pool opens to the service. */
   connections: number;
-}
-
-export interface ForwardOptions {
-  /** The proxy's span, as the upstream's parent. */
-  traceparent?: string;
+  /** Time the service has to start answering an ordinary (non-gRPC) request; 504 after. Default 60 s. */
+  headersTimeoutMs?: number;
+  /** Longest silence within an ordinary answer's body; the connection is cut after. Default 60 s. */
+  bodyTimeoutMs?: number;
 }
 
 export class Upstream {
   readonly url: string;
   /** HTTP/1.1 keep-alive pool. */
   readonly pool: Pool;
-  /** One HTTP/2 client: HTTP/2 multiplexes streams over its connection (and undici's Pool drops the h2c option). */
-  private readonly h2: Client;
+  /**
+   * gRPC's leg, on node:http2: undici's HTTP/2 client drops response DATA still buffered in a paused stream
+   * when the trailers arrive (the proxy pauses it whenever its client reads slower than the service writes).
+   */
+  private readonly h2: H2Upstream;
+  private readonly headersTimeoutMs: number;
+  private readonly bodyTimeoutMs: number;
 
   constructor(url: string, options: UpstreamOptions) {
     this.url = url;
     this.pool = new Pool(url, {
       connections: options.connections,
       pipelining: 1,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: KEEP_ALIVE_MS,
       connect: networkConnector(),
     });
-    this.h2 = new Client(url, { allowH2: true, h2Options: { useH2c: true }, keepAliveTimeout: 30_000 });
+    this.h2 = new H2Upstream(url, KEEP_ALIVE_MS);
+    this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? 60_000;
   }
 
-  /** Streams `req` to the service and its answer back into `res`; resolves when the exchange is over. */
+  /**
+   * Streams `req` to the service and its answer back into `res`; resolves when the exchange is over. gRPC has
+   * no head or idle timeout (long-lived streams are legitimate): its own grpc-timeout bounds a call.
+   */
   forward(req: InboundRequest, res: InboundResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
     const grpc =
       req.httpVersionMajor === 2 && req.headers['content-type']?.startsWith('application/grpc') === true;
-    return forward(grpc ? this.h2 : this.pool, req, res, options.traceparent);
+    if (grpc) return this.h2.forward(req as Http2ServerRequest, res as Http2ServerResponse, options);
+    return forward(this.pool, req, res, {
+      ...options,
+      headersTimeoutMs: this.headersTimeoutMs,
+      bodyTimeoutMs: this.bodyTimeoutMs,
+    });
   }
 
   /** Cuts every connection (after a drain). */
