@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   ROAM_ERR_CONFLICT: 409,
   ROAM_ERR_PAYLOAD_TOO_LARGE: 413,
   ROAM_ERR_HEADERS_TOO_LARGE: 431,
+  ROAM_ERR_HTTP_VERSION: 505,
   ROAM_ERR_DIGEST_MISMATCH: 400,
   ROAM_ERR_MODULE_INVALID: 422,
   ROAM_ERR_MODULE_UNSUPPORTED: 422,
@@ -78,6 +79,7 @@ export const NotFoundError = define('ROAM_ERR_NOT_FOUND', 'NotFoundError');
 export const ConflictError = define('ROAM_ERR_CONFLICT', 'ConflictError');
 export const PayloadTooLargeError = define('ROAM_ERR_PAYLOAD_TOO_LARGE', 'PayloadTooLargeError');
 export const HeadersTooLargeError = define('ROAM_ERR_HEADERS_TOO_LARGE', 'HeadersTooLargeError');
+export const HttpVersionError = define('ROAM_ERR_HTTP_VERSION', 'HttpVersionError');
 export const DigestMismatchError = define('ROAM_ERR_DIGEST_MISMATCH', 'DigestMismatchError');
 export const ModuleInvalidError = define('ROAM_ERR_MODULE_INVALID', 'ModuleInvalidError');
 export const ModuleUnsupportedError = define('ROAM_ERR_MODULE_UNSUPPORTED', 'ModuleUnsupportedError');

@@ -12,6 +12,7 @@ import http2, {
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { answerClientError, rawReply } from '../core/http.ts';
+import { isHttp2 } from './request-target.ts';
 
 export interface ListenerOptions {
   /** Largest request head (request line + headers) accepted; larger ones get 431. */
@@ -39,16 +40,18 @@ export type RequestHandler = (
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
-// An HTTP/2 connection's first bytes are "PRI * HTTP/2.0"; no HTTP/1 method starts with "PRI".
-const PREFACE = Buffer.from('PRI');
+// An HTTP/2 connection (prior knowledge) opens with a preface whose first line is this (RFC 9113 3.4); no
+// HTTP/1.1 request starts so. A preface broken after it is HTTP/2's to refuse (GOAWAY), not a 400 in HTTP/1.1.
+const PREFACE = Buffer.from('PRI * HTTP/2.0');
 
 /** The client's address of an HTTP/2 session: its socket is a stream we made, which carries none. */
 const sessionAddresses = new WeakMap<Http2Session, string>();
 
 /** Who sent `req`: the peer address of its connection, over HTTP/1.1 and HTTP/2 alike. */
 export function clientAddress(req: IncomingMessage | Http2ServerRequest): string | undefined {
-  if (req.httpVersionMajor === 2) return sessionAddresses.get((req as Http2ServerRequest).stream.session!);
-  return req.socket.remoteAddress;
+  if (!isHttp2(req)) return req.socket.remoteAddress;
+  const session = req.stream.session;
+  return session === undefined ? undefined : sessionAddresses.get(session);
 }
 
 /**
@@ -180,20 +183,32 @@ export class Listener {
       // A connection that never sends its first byte is closed after the header timeout.
       const silent = () => socket.destroy();
       socket.setTimeout(options.headersTimeoutMs, silent);
-      socket.once('data', (chunk: Buffer) => {
-        socket.setTimeout(0);
+      // Its first bytes decide, however they are split into segments: the HTTP/2 preface's first line, or
+      // HTTP/1.1 as soon as they differ from it (an HTTP/1.1 method named PRI included).
+      let head: Buffer = Buffer.alloc(0);
+      const sniff = (chunk: Buffer) => {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        const n = Math.min(head.length, PREFACE.length);
+        const h2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
+        if (h2 && head.length < PREFACE.length) return;
+        socket.off('data', sniff);
+        socket.off('end', silent);
         socket.off('timeout', silent);
+        socket.setTimeout(0);
         socket.pause();
-        if (chunk.subarray(0, 3).equals(PREFACE)) {
+        if (h2) {
           this.nextSessionAddress = socket.remoteAddress;
-          this.h2.emit('connection', replaying(socket, chunk));
+          this.h2.emit('connection', replaying(socket, head));
           this.nextSessionAddress = undefined;
         } else {
-          socket.unshift(chunk);
+          socket.unshift(head);
           this.h1.emit('connection', socket);
           socket.resume();
         }
-      });
+      };
+      socket.on('data', sniff);
+      // A client that ends its side before a request could even start has nothing to be answered.
+      socket.once('end', silent);
     });
     this.tcp.maxConnections = options.maxConnections;
   }

@@ -2,7 +2,7 @@
 // embedded in-process Wasm host, and the admin listener. Requests read the route table current when they
 // arrived; a new table is built and its local modules warmed before it is swapped in.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import http2, { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { Pool } from 'undici';
@@ -130,13 +130,8 @@ const HOP_BY_HOP_OUT = new Set([
 ]);
 
 /** Rewrites an absolute-form request to origin form, its authority replacing Host (RFC 9112 3.2.2). */
-function toOriginForm(
-  req: IncomingMessage | Http2ServerRequest,
-  path: string,
-  query: string,
-  authority: string,
-): void {
-  req.url = query === '' ? path : `${path}?${query}`;
+function toOriginForm(req: IncomingMessage | Http2ServerRequest, origin: string, authority: string): void {
+  req.url = origin;
   const raw = req.rawHeaders;
   const at = raw.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'host');
   if (at < 0) raw.push('host', authority);
@@ -342,7 +337,7 @@ export class SidecarProxy {
 
   private async handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) {
     const method = req.method ?? 'GET';
-    const { path, query, host, authority } = requestTarget(req);
+    const { origin, path, query, host, authority } = requestTarget(req);
     const table = this.table;
 
     let route: Route | undefined;
@@ -363,7 +358,7 @@ export class SidecarProxy {
       name = route?.endpoint;
     }
     // Passthrough sends the request on in origin form, with the absolute target's authority as its Host.
-    if (authority !== undefined) toOriginForm(req, path, query, authority);
+    if (authority !== undefined) toOriginForm(req, origin, authority);
 
     const attributes = {
       'http.request.method': method,
@@ -584,17 +579,21 @@ export class SidecarProxy {
       'x-roam-error': err.code,
     };
     if (err.endpoint !== undefined && isValidName(err.endpoint)) headers['x-roam-endpoint'] = err.endpoint;
-    // An unread request body would be taken for the next request: end the connection instead.
-    if (
-      err.status === 413 &&
-      res instanceof Object &&
-      'req' in res &&
-      !(res as ServerResponse).req.complete
-    ) {
-      headers.connection = 'close';
-    }
+    // Answered before the request's body arrived whole: the rest is not worth waiting for. HTTP/1.1 ends the
+    // connection (the unread body would otherwise be taken for the next request); HTTP/2 discards what still
+    // arrives and, once the answer is out, resets the stream with NO_ERROR (RFC 9113 8.1), so a client that
+    // was refused stops sending and its stream's window is not held in memory.
+    const unread = !res.req.complete;
+    if (unread && !(res instanceof Http2ServerResponse)) headers.connection = 'close';
     (res as ServerResponse).writeHead(err.status, headers);
     res.end(body);
+    if (unread && res instanceof Http2ServerResponse) {
+      res.req.resume();
+      const reset = () => res.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      // A HEAD answer ended with its headers (Node emits no 'finish' for it); others once their body is out.
+      if (res.req.method === 'HEAD') reset();
+      else res.once('finish', reset);
+    }
   }
 
   /**

@@ -3,10 +3,12 @@
 // its authority standing in for Host; anything a proxy in front of one service cannot serve is a 400 here,
 // before any route or upstream sees it.
 import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
-import { BadRequestError } from '../core/errors.ts';
+import { Http2ServerRequest } from 'node:http2';
+import { BadRequestError, HttpVersionError } from '../core/errors.ts';
 
 export interface RequestTarget {
+  /** The target in origin form, as sent: path and query (with its "?" even when the query is empty). */
+  origin: string;
   /** The path as sent (still percent-encoded), always starting with "/". */
   path: string;
   /** What follows "?", without it; "" when there is none. */
@@ -32,25 +34,37 @@ function checkedAuthority(value: string, what: string): string {
   return value;
 }
 
-function split(pathAndQuery: string): { path: string; query: string } {
-  const q = pathAndQuery.indexOf('?');
+function split(origin: string): { origin: string; path: string; query: string } {
+  const q = origin.indexOf('?');
   return q < 0
-    ? { path: pathAndQuery, query: '' }
-    : { path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q + 1) };
+    ? { origin, path: origin, query: '' }
+    : { origin, path: origin.slice(0, q), query: origin.slice(q + 1) };
+}
+
+/** True for a request that arrived over HTTP/2 (not an HTTP/1 request line that merely claims 2.0). */
+export function isHttp2(req: IncomingMessage | Http2ServerRequest): req is Http2ServerRequest {
+  return req instanceof Http2ServerRequest;
 }
 
 /** Parses `req`'s target and authority, or throws BadRequestError saying what was wrong. */
 export function requestTarget(req: IncomingMessage | Http2ServerRequest): RequestTarget {
   const url = req.url ?? '';
   let hostHeader: string | undefined;
-  if (req.httpVersionMajor === 2) {
+  if (isHttp2(req)) {
     const authority = req.headers[':authority'];
     const host = req.headers.host;
     if (typeof authority === 'string' && typeof host === 'string' && authority !== host)
       throw new BadRequestError(`:authority "${authority}" and host "${host}" disagree`);
     hostHeader = typeof authority === 'string' ? authority : host;
   } else {
-    const raw = (req as IncomingMessage).rawHeaders;
+    if (req.httpVersionMajor === 0)
+      throw new BadRequestError('the request line has no HTTP version (HTTP/0.9 is not served)');
+    if (req.httpVersionMajor !== 1) {
+      throw new HttpVersionError(
+        `HTTP/${req.httpVersion} is not spoken here: send HTTP/1.1, or HTTP/2 with its connection preface`,
+      );
+    }
+    const raw = req.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++;
@@ -60,10 +74,10 @@ export function requestTarget(req: IncomingMessage | Http2ServerRequest): Reques
       throw new BadRequestError('an HTTP/1.1 request must carry a Host header');
     hostHeader = req.headers.host;
   }
-  if (url.startsWith('/')) {
-    const host = hostHeader === undefined ? undefined : hostOf(checkedAuthority(hostHeader, 'Host header'));
-    return { ...split(url), host };
-  }
+  // Checked in every form: even where an absolute target's authority replaces it, an invalid Host is a 400
+  // (RFC 9112 3.2).
+  const host = hostHeader === undefined ? undefined : hostOf(checkedAuthority(hostHeader, 'Host header'));
+  if (url.startsWith('/')) return { ...split(url), host };
   if (url === '*') throw new BadRequestError(`"${req.method} *" (asterisk-form) is not served by this proxy`);
   const scheme = /^https?:\/\//i.exec(url);
   if (scheme === null) {

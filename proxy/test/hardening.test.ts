@@ -211,6 +211,41 @@ describe('the sidecar cannot be knocked over', () => {
     await stillServes();
   });
 
+  it('answers 505 to a request line that claims HTTP/2.0 and 400 to one with no version', async () => {
+    seen.length = 0;
+    const h2line = await raw('GET /plain HTTP/2.0\r\nhost: x\r\n\r\n');
+    expect(statusOf(h2line)).toBe(505);
+    expect(h2line).toContain('ROAM_ERR_HTTP_VERSION');
+    expect(statusOf(await raw('GET /plain\r\n\r\n'))).toBe(400);
+    expect(seen).toEqual([]);
+  });
+
+  it('checks Host even where an absolute target replaces it, and keeps an empty query', async () => {
+    seen.length = 0;
+    expect(statusOf(await raw('GET http://x/p HTTP/1.1\r\nhost: u@x\r\nconnection: close\r\n\r\n'))).toBe(
+      400,
+    );
+    expect(seen).toEqual([]);
+    const kept = await raw('GET http://x:1/p? HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    expect(statusOf(kept)).toBe(200);
+    expect(seen).toEqual(['GET /p?']);
+  });
+
+  it('speaks HTTP/2 to a preface that arrives a byte at a time', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.on('error', () => {});
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    for (const byte of preface) {
+      socket.write(Buffer.of(byte));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const [first] = (await once(socket, 'data')) as [Buffer];
+    // A server's first HTTP/2 frame is SETTINGS (type 4) on stream 0.
+    expect(first[3]).toBe(4);
+    socket.destroy();
+  });
+
   it('passes an upload with Expect: 100-continue on whole, after telling the client to continue', async () => {
     const body = Buffer.alloc(2 * 1024 * 1024, 7);
     for (let i = 0; i < 6; i++) {
