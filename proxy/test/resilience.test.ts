@@ -6,6 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureModule } from '../../test/support/modules.ts';
+import { WasmHost } from '../../wasm-host/index.ts';
 import { type RouteConfig, SidecarProxy } from '../index.ts';
 
 type Behaviour = (req: IncomingMessage, res: ServerResponse) => void;
@@ -220,6 +222,30 @@ describe('cancellation', () => {
     await until(() => a.aborted + b.aborted === 1);
     await new Promise((r) => setTimeout(r, 300));
     expect(a.hits + b.hits).toBe(1);
+  });
+
+  it('interrupts an endpoint running in the embedded host when the route timeout passes', async () => {
+    const host = new WasmHost({ id: 'embedded', tier: 'in-process', exec: 'worker' });
+    const embedded = new SidecarProxy({ id: 'embedded', host });
+    const url = `http://127.0.0.1:${(await embedded.listen(0, '127.0.0.1')).port}`;
+    try {
+      const digest = host.modules.put(fixtureModule('loop'));
+      await embedded.applyRoutes({
+        version: 1,
+        routes: [{ match: 'GET /spin', endpoint: 'spin', timeoutMs: 300, retries: 2 }],
+        endpoints: { spin: { digest, targets: [{ kind: 'local', weight: 1 }] } },
+      });
+      const res = await request(`${url}/spin`);
+      expect(res.statusCode).toBe(504);
+      await res.body.dump();
+      const usage = () => host.stats().find((e) => e.endpoint === 'spin')!.usage;
+      // Stopped by the call's cancellation, not by its own (2 s) deadline, and never tried again.
+      await until(() => usage().cancelled === 1);
+      expect(usage().invocations).toBe(1);
+      expect(usage().timeouts).toBe(0);
+    } finally {
+      await embedded.drain(100);
+    }
   });
 
   it('sends an Expect: 100-continue upload to a host target whole, without counting it as a failure', async () => {
