@@ -27,7 +27,7 @@ import { InstancePool, MAX_IDLE } from './instance-pool.ts';
 import { checkInteger, checkLimits, type Limits, resolveLimits } from './limits.ts';
 import { ModuleStore } from './module-store.ts';
 import type { DataStore, MaybePromise } from './stores/index.ts';
-import { CancelCell } from './watchdog.ts';
+import { CancelCell, interruptSlots } from './watchdog.ts';
 import type { WorkerPool, WorkerPoolOptions } from './worker-pool.ts';
 
 const tracer = trace.getTracer('roam-host');
@@ -143,6 +143,7 @@ export class WasmHost {
   private readonly usage = new Map<string, EndpointUsage>();
   private readonly options: WasmHostOptions;
   private workers: WorkerPool | undefined;
+  private workersStarting: Promise<WorkerPool> | undefined;
   caller: EndpointCaller | undefined;
 
   constructor(options: WasmHostOptions) {
@@ -158,18 +159,22 @@ export class WasmHost {
     this.modules = new ModuleStore(options.moduleDir);
     this.caller = options.caller;
     for (const s of options.stores ?? []) this.stores.set(s.name, s);
+    // A host that runs endpoints on workers starts them, and the watchdog, now: booting them on the first
+    // activation would make that endpoint's first answers slow (a migration's verify step would see a
+    // regression). An inline host (the sidecar's) starts the watchdog on its first activation and never starts
+    // workers unless an endpoint asks for them, so a proxy that only passes traffic through carries neither.
+    if (this.exec === 'worker') {
+      interruptSlots();
+      void this.workerPool();
+    }
   }
 
-  /**
-   * Worker threads (piscina) are started, and their code loaded, only when an endpoint runs on them: a sidecar
-   * that only passes traffic through carries none.
-   */
-  private async workerPool(): Promise<WorkerPool> {
-    if (this.workers === undefined) {
-      const { WorkerPool } = await import('./worker-pool.ts');
-      this.workers ??= new WorkerPool(this.options.workers);
-    }
-    return this.workers;
+  private workerPool(): Promise<WorkerPool> {
+    this.workersStarting ??= import('./worker-pool.ts').then(({ WorkerPool }) => {
+      this.workers = new WorkerPool(this.options.workers);
+      return this.workers;
+    });
+    return this.workersStarting;
   }
 
   addStore(store: DataStore): void {
@@ -411,7 +416,7 @@ export class WasmHost {
   async close(): Promise<void> {
     for (const ep of this.active.values()) ep.runner.close();
     this.active.clear();
-    await this.workers?.close();
+    await (await this.workersStarting)?.close();
     for (const s of this.stores.values()) await s.close();
   }
 }
