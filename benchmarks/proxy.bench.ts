@@ -1,7 +1,10 @@
 // Proxy figures (README "Figures"), side by side in one run: requests per second, p50/p99 latency and proxy CPU
 // per request for (a) the upstream directly, (b) `roam proxy` passthrough, (c) nginx as an equivalent reverse
-// proxy (upstream keep-alive, one worker), (d) `roam proxy` to an in-process Wasm endpoint; then (b) with
-// tracing on; added p50 at a fixed 1k rps; and the proxy's resident memory idle and under load.
+// proxy (upstream keep-alive, one worker), (e) a naive undici forwarder (benchmarks/support/naive-forwarder.ts),
+// (d) `roam proxy` to an in-process Wasm endpoint; then (b) with tracing on; added p50 at a fixed 1k rps; the
+// ratios issue 15 sets aims for (roam / nginx, roam / naive); and resident memory idle and after a minute at
+// saturation, for roam passthrough only and with the five examples placed in it, beside nginx and the naive
+// forwarder.
 // The load generator (wrk) runs pinned to core 1; upstream and proxy share core 0, as in the issue.
 // Run: npm run bench -- proxy [--quick]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -135,7 +138,49 @@ async function main(): Promise<void> {
   ];
   const proxy = await startPinned(0, proxyArgs, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
   const proxyUrl = `http://${proxy.info.address}`;
+  const naive = await startPinned(0, [
+    node,
+    `${root}benchmarks/support/naive-forwarder.ts`,
+    '--listen',
+    '127.0.0.1:0',
+    '--upstream',
+    upstreamUrl,
+  ]);
+  const naiveUrl = `http://${naive.info.address}`;
+  // The five examples placed in the sidecar, with the stores they use.
+  writeFileSync(
+    `${dir}routes-examples.json`,
+    JSON.stringify({
+      version: 1,
+      routes: [
+        { match: 'GET /hello', endpoint: 'hello' },
+        { match: '* /cart/*', endpoint: 'cart' },
+        { match: 'POST /pricing', endpoint: 'pricing' },
+        { match: 'POST /checkout/{user}', endpoint: 'checkout' },
+        { match: 'POST /resize', endpoint: 'resize' },
+      ],
+      endpoints: Object.fromEntries(
+        ['hello', 'cart', 'pricing', 'checkout', 'resize'].map((name) => [
+          name,
+          { module: `${root}build/endpoints/${name}.wasm`, targets: [{ kind: 'local', weight: 1 }] },
+        ]),
+      ),
+    }),
+  );
+  const placed = await startPinned(
+    0,
+    [
+      ...proxyArgs.slice(0, -1),
+      `${dir}routes-examples.json`,
+      ...['carts', 'orders', 'catalog', 'seq'].flatMap((store) => ['--store', `${store}=memory`]),
+    ],
+    { OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+  );
+  const placedUrl = `http://${placed.info.address}`;
+  await new Promise((r) => setTimeout(r, 1000));
   const idleRss = rssMb(proxy.child.pid!);
+  const idlePlacedRss = rssMb(placed.child.pid!);
+  const idleNaiveRss = rssMb(naive.child.pid!);
 
   // A sink that accepts OTLP/HTTP exports and drops them, for the tracing-on run.
   const sink = createServer((req, res) => {
@@ -150,6 +195,7 @@ async function main(): Promise<void> {
   const tracedUrl = `http://${traced.info.address}`;
 
   let nginxUrl: string | undefined;
+  let nginxRss = (): number => 0;
   if (which('nginx')) {
     const port = 18000 + Math.floor(Math.random() * 1000);
     writeFileSync(
@@ -183,6 +229,8 @@ http {
   for (const url of [
     `${upstreamUrl}${path}`,
     `${proxyUrl}${path}`,
+    `${naiveUrl}${path}`,
+    `${placedUrl}${path}`,
     `${proxyUrl}/hello?name=bench`,
     `${tracedUrl}${path}`,
   ])
@@ -200,7 +248,9 @@ http {
       .split('\n')
       .map(Number);
     rows.push(['(c) nginx, passthrough', wrk(`${nginxUrl}${path}`, workers[0])]);
+    nginxRss = () => [nginxPid, ...workers].reduce((sum, pid) => sum + rssMb(pid), 0);
   }
+  rows.push(['(e) naive undici forwarder', wrk(`${naiveUrl}${path}`, naive.child.pid)]);
   rows.push(['(d) roam proxy -> in-process Wasm', wrk(`${proxyUrl}/hello?name=bench`, proxy.child.pid)]);
   rows.push(['(b) with tracing on (OTLP)', wrk(`${tracedUrl}${path}`, traced.child.pid)]);
 
@@ -223,16 +273,70 @@ http {
   );
   const b = rows[1]![1];
   const d = rows.find(([n]) => n.startsWith('(d)'))![1];
+  const e = rows.find(([n]) => n.startsWith('(e)'))![1];
   console.log(`(d)/(b) requests per second: ${(d.rps / b.rps).toFixed(2)}x`);
+  console.log(
+    `roam passthrough / nginx: ${c ? (b.rps / c.rps).toFixed(2) : '-'}x req/s (aim >= 0.5), p99 ${c ? (b.p99ms / c.p99ms).toFixed(2) : '-'}x (aim <= 2); roam / naive forwarder: ${(b.rps / e.rps).toFixed(2)}x req/s (aim >= 1.3)`,
+  );
 
   const direct = await fixedRate(`${upstreamUrl}${path}`, 1000, quick ? 3 : 5);
   const viaProxy = await fixedRate(`${proxyUrl}${path}`, 1000, quick ? 3 : 5);
   console.log(
     `\nAt a fixed 1000 req/s: p50 direct ${direct.toFixed(3)} ms, through roam proxy ${viaProxy.toFixed(3)} ms, added ${(viaProxy - direct).toFixed(3)} ms`,
   );
-  console.log(
-    `Proxy resident memory: ${idleRss.toFixed(1)} MB idle, ${loadedRss.toFixed(1)} MB after load; with tracing on ${rssMb(traced.child.pid!).toFixed(1)} MB after load`,
-  );
+  // A minute at saturation (wrk at full speed), then resident memory: where a sidecar's memory settles.
+  const SATURATION = quick ? 10 : 60;
+  const saturate = (url: string) =>
+    execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${SATURATION}s`, url], {
+      stdio: 'ignore',
+    });
+  saturate(`${proxyUrl}${path}`);
+  const saturatedRss = rssMb(proxy.child.pid!);
+  saturate(`${placedUrl}${path}`);
+  saturate(`${placedUrl}/hello?name=bench`);
+  const saturatedPlacedRss = rssMb(placed.child.pid!);
+  saturate(`${naiveUrl}${path}`);
+  const saturatedNaiveRss = rssMb(naive.child.pid!);
+  const nginxIdle = nginxRss();
+  if (nginxUrl) saturate(`${nginxUrl}${path}`);
+  console.log(`\nResident memory (MB), idle and after ${SATURATION} s at saturation (aims from issue 15):`);
+  console.table([
+    {
+      process: 'roam proxy, passthrough only',
+      idle: idleRss.toFixed(1),
+      'after 10 s': loadedRss.toFixed(1),
+      saturated: saturatedRss.toFixed(1),
+      aim: '<= 70 / <= 110',
+    },
+    {
+      process: 'roam proxy, five examples placed',
+      idle: idlePlacedRss.toFixed(1),
+      'after 10 s': '-',
+      saturated: saturatedPlacedRss.toFixed(1),
+      aim: '<= 100 / <= 140',
+    },
+    {
+      process: 'roam proxy, tracing on',
+      idle: '-',
+      'after 10 s': rssMb(traced.child.pid!).toFixed(1),
+      saturated: '-',
+      aim: '',
+    },
+    {
+      process: 'naive undici forwarder',
+      idle: idleNaiveRss.toFixed(1),
+      'after 10 s': '-',
+      saturated: saturatedNaiveRss.toFixed(1),
+      aim: '',
+    },
+    {
+      process: 'nginx (master + worker)',
+      idle: nginxIdle.toFixed(1),
+      'after 10 s': '-',
+      saturated: nginxRss().toFixed(1),
+      aim: '',
+    },
+  ]);
 
   for (const child of children) child.kill('SIGTERM');
   sink.close();
