@@ -16,6 +16,12 @@ export function proxyStats(proxy: SidecarProxy) {
   return {
     proxy: proxy.id,
     routeVersion: proxy.routeTable.version,
+    memory: {
+      heapUsedBytes: proxy.memory.last.used,
+      heapLimitBytes: proxy.memory.last.limit,
+      shedding: proxy.memory.shedding,
+      shedRequests: proxy.memory.shed,
+    },
     passthrough: {
       requests: proxy.passthroughStats.requests,
       errors: proxy.passthroughStats.errors,

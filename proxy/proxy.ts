@@ -10,6 +10,7 @@ import {
   EndpointNotActiveError,
   EndpointTimeoutError,
   NotFoundError,
+  OverloadedError,
   PayloadTooLargeError,
   type RoamError,
   toRoamError,
@@ -34,6 +35,7 @@ import { outlierLayer } from './layers/outlier.ts';
 import { RetryBudget, retryLayer } from './layers/retry.ts';
 import { timeoutLayer } from './layers/timeout.ts';
 import { clientAddress, Listener } from './listener.ts';
+import { type HeapUse, MemoryGuard } from './memory-guard.ts';
 import type { ForwardResult } from './passthrough.ts';
 import { requestTarget } from './request-target.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
@@ -75,6 +77,12 @@ export interface ProxyLimits {
   upstreamHeadersTimeoutMs: number;
   /** Longest silence within a passthrough answer's body (not gRPC). */
   upstreamBodyTimeoutMs: number;
+  /**
+   * Past this fraction of V8's heap limit (--max-old-space-size) new requests get 503 until the heap is back
+   * under `memoryResumeAt`: a defined behaviour at the memory cap instead of an out-of-memory crash.
+   */
+  memoryShedAt: number;
+  memoryResumeAt: number;
 }
 
 export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
@@ -92,6 +100,8 @@ export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
   maxUpstreamPerClient: 512,
   upstreamHeadersTimeoutMs: 60_000,
   upstreamBodyTimeoutMs: 60_000,
+  memoryShedAt: 0.9,
+  memoryResumeAt: 0.8,
 };
 
 export interface ProxyOptions {
@@ -103,6 +113,8 @@ export interface ProxyOptions {
   limits?: Partial<ProxyLimits>;
   /** Told about every request clients send (the profiler); none when profiling is off. */
   recorder?: RequestRecorder;
+  /** Where heap figures come from for the memory cap (V8's, unless a test says otherwise). */
+  heapUse?: () => HeapUse;
 }
 
 /** Calls from standalone hosts to endpoints by name arrive under this reserved prefix. */
@@ -201,6 +213,7 @@ export class SidecarProxy {
   private table = RouteTable.empty();
   private readonly upstream: Upstream | undefined;
   private readonly clientShares: ClientShares;
+  readonly memory: MemoryGuard;
   private readonly hostPools = new Map<string, Pool>();
   private readonly listener: Listener;
   private readonly dispatch: Dispatch;
@@ -216,6 +229,12 @@ export class SidecarProxy {
     this.host = options.host;
     this.recorder = options.recorder;
     this.clientShares = new ClientShares(this.limits.maxUpstreamPerClient);
+    this.memory = new MemoryGuard({
+      shedAt: this.limits.memoryShedAt,
+      resumeAt: this.limits.memoryResumeAt,
+      intervalMs: 250,
+      ...(options.heapUse ? { read: options.heapUse } : {}),
+    });
     this.upstream = options.upstream
       ? new Upstream(options.upstream, {
           connections: this.limits.maxUpstreamConnections,
@@ -336,6 +355,10 @@ export class SidecarProxy {
   }
 
   private async handle(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) {
+    if (this.memory.shedding) {
+      this.memory.shed++;
+      throw new OverloadedError(this.memory.reason());
+    }
     const method = req.method ?? 'GET';
     const { origin, path, query, host, authority } = requestTarget(req);
     const table = this.table;
@@ -621,6 +644,7 @@ export class SidecarProxy {
     // Whatever is still open after the drain is cut, not waited for.
     await Promise.all([this.upstream?.destroy(), ...[...this.hostPools.values()].map((p) => p.destroy())]);
     await this.host?.close();
+    this.memory.stop();
     return { drained };
   }
 }

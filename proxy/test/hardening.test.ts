@@ -415,4 +415,36 @@ describe('limits on what one client holds', () => {
     expect(res.statusCode).toBe(200);
     await res.body.dump();
   });
+
+  it('sheds new requests with 503 near the memory cap, and serves again once the heap is back under it', async () => {
+    const heap = { used: 10, limit: 100 };
+    const capped = new SidecarProxy({
+      id: 'capped',
+      upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      heapUse: () => heap,
+    });
+    const url = `http://127.0.0.1:${(await capped.listen(0, '127.0.0.1')).port}`;
+    try {
+      heap.used = 95;
+      capped.memory.sample();
+      const refused = await request(`${url}/while-full`);
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['x-roam-error']).toBe('ROAM_ERR_OVERLOADED');
+      expect(((await refused.body.json()) as { message: string }).message).toMatch(/memory cap/);
+      // Under the shedding mark but above the resume mark: still shedding (no flapping).
+      heap.used = 85;
+      capped.memory.sample();
+      const still = await request(`${url}/still-full`);
+      expect(still.statusCode).toBe(503);
+      await still.body.dump();
+      heap.used = 50;
+      capped.memory.sample();
+      const served = await request(`${url}/after`);
+      expect(served.statusCode).toBe(200);
+      await served.body.dump();
+      expect(capped.memory.shed).toBe(2);
+    } finally {
+      await capped.drain(100);
+    }
+  });
 });
