@@ -3,24 +3,57 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { errorFromCode } from '../core/errors.ts';
-import { type Command, parse, UsageError } from './args.ts';
+import {
+  errorFromCode,
+  type RoamError,
+  UnauthorizedError,
+  UnreachableError,
+  UpstreamError,
+} from '../core/errors.ts';
+import { type Command, integerFlag, parse, UsageError } from './args.ts';
 import { DEFAULT_DATA_DIR } from './control-plane.ts';
 
 const COMMON = {
   'control-plane': { type: 'string' },
   token: { type: 'string' },
   json: { type: 'boolean' },
+  'timeout-ms': { type: 'string' },
 } as const;
 
 const COMMON_HELP = `  --control-plane URL   the admin API (default: $ROAM_CONTROL_PLANE or http://127.0.0.1:7900)
   --token TOKEN         admin token (default: $ROAM_TOKEN, or ${DEFAULT_DATA_DIR}/admin.token)
-  --json                print JSON instead of a table`;
+  --json                print JSON instead of a table
+  --timeout-ms MS       give up on the control plane after this long (default: 10000)
+
+Exit codes: 0 done, 1 the control plane refused or failed the request, 2 bad usage, 3 the control plane could
+not be reached (or did not answer in time).`;
 
 interface Common {
   'control-plane'?: string;
   token?: string;
   json?: boolean;
+  'timeout-ms'?: string;
+}
+
+/** Why a request to the control plane got no answer, in words an operator can act on. */
+function unreachable(url: string, err: unknown, timeoutMs: number): RoamError {
+  const code = (err as { code?: string }).code ?? '';
+  const what =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'host not found'
+        : code.startsWith('UND_ERR_') && code.endsWith('TIMEOUT')
+          ? `no answer within ${timeoutMs} ms`
+          : code.startsWith('ERR_TLS') ||
+              code.startsWith('ERR_SSL') ||
+              /certificate|TLS|SSL/i.test(String(err))
+            ? `TLS failed (${(err as Error).message})`
+            : (err as Error).message || code;
+  return new UnreachableError(
+    `could not reach the control plane at ${url}: ${what}. Start it (\`npx roam control-plane\`, or \`npm start\` for a local mesh) or point --control-plane / $ROAM_CONTROL_PLANE at it`,
+    { cause: err },
+  );
 }
 
 function token(values: Common): string {
@@ -40,13 +73,40 @@ async function api(
   body?: unknown,
 ): Promise<Record<string, unknown>> {
   const base = values['control-plane'] ?? process.env.ROAM_CONTROL_PLANE ?? 'http://127.0.0.1:7900';
-  const res = await request(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token(values)}`, 'content-type': 'application/json' },
-    body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
-  });
-  const out = (await res.body.json()) as Record<string, unknown>;
-  if (res.statusCode >= 400)
+  const timeoutMs = integerFlag('--timeout-ms', values['timeout-ms']) ?? 10_000;
+  const url = `${base}${path}`;
+  let status: number;
+  let text: string;
+  try {
+    const res = await request(url, {
+      method,
+      headers: { authorization: `Bearer ${token(values)}`, 'content-type': 'application/json' },
+      body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    status = res.statusCode;
+    text = await res.body.text();
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
+    throw unreachable(base, timedOut ? { code: 'UND_ERR_TIMEOUT' } : err, timeoutMs);
+  }
+  let out: Record<string, unknown>;
+  try {
+    out = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new UpstreamError(
+      `${url} answered ${status} with a body that is not the control plane's JSON: is it a Roam control plane?`,
+    );
+  }
+  if (status === 401) {
+    throw new UnauthorizedError(
+      `the control plane at ${base} refused the admin token (401): pass --token or set $ROAM_TOKEN (\`npx roam token\` prints it where the control plane keeps its data)`,
+    );
+  }
+  if (status >= 400)
     throw errorFromCode(String(out.error), String(out.message), out.endpoint as string | undefined);
   return out;
 }

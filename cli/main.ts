@@ -75,7 +75,7 @@ export async function main(rawArgv: string[]): Promise<number> {
     }
     if (err instanceof RoamError) {
       console.error(`roam ${name}: ${err.message} (${err.code})`);
-      return 1;
+      return err.code === 'ROAM_ERR_UNREACHABLE' ? 3 : 1;
     }
     throw err;
   }

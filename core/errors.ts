@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   ROAM_ERR_ENDPOINT_CANCELLED: 499,
   ROAM_ERR_STORE: 502,
   ROAM_ERR_UPSTREAM: 502,
+  ROAM_ERR_UNREACHABLE: 503,
   ROAM_ERR_OVERLOADED: 503,
   ROAM_ERR_NO_LEADER: 503,
   ROAM_ERR_SOLVER_INVALID_PROBLEM: 400,
@@ -92,6 +93,7 @@ export const EndpointTimeoutError = define('ROAM_ERR_ENDPOINT_TIMEOUT', 'Endpoin
 export const EndpointCancelledError = define('ROAM_ERR_ENDPOINT_CANCELLED', 'EndpointCancelledError');
 export const StoreError = define('ROAM_ERR_STORE', 'StoreError');
 export const UpstreamError = define('ROAM_ERR_UPSTREAM', 'UpstreamError');
+export const UnreachableError = define('ROAM_ERR_UNREACHABLE', 'UnreachableError');
 export const OverloadedError = define('ROAM_ERR_OVERLOADED', 'OverloadedError');
 export const NoLeaderError = define('ROAM_ERR_NO_LEADER', 'NoLeaderError');
 export const InternalError = define('ROAM_ERR_INTERNAL', 'InternalError');
