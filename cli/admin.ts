@@ -38,12 +38,16 @@ interface Common {
 /** Why a request to the control plane got no answer, in words an operator can act on. */
 function unreachable(url: string, err: unknown, timeoutMs: number): RoamError {
   const code = (err as { code?: string }).code ?? '';
+  // The abort signal's timeout surfaces as a TimeoutError (or AbortError); undici's own as UND_ERR_*_TIMEOUT.
+  const name = (err as Error).name;
   const what =
     code === 'ECONNREFUSED'
       ? 'connection refused'
       : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
         ? 'host not found'
-        : code.startsWith('UND_ERR_') && code.endsWith('TIMEOUT')
+        : name === 'TimeoutError' ||
+            name === 'AbortError' ||
+            (code.startsWith('UND_ERR_') && code.endsWith('TIMEOUT'))
           ? `no answer within ${timeoutMs} ms`
           : code.startsWith('ERR_TLS') ||
               code.startsWith('ERR_SSL') ||
@@ -90,8 +94,7 @@ async function api(
     text = await res.body.text();
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
-    throw unreachable(base, timedOut ? { code: 'UND_ERR_TIMEOUT' } : err, timeoutMs);
+    throw unreachable(base, err, timeoutMs);
   }
   let out: Record<string, unknown>;
   try {

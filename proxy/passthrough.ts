@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { forwardRequestHeaders } from './headers.ts';
+import { isHttp2 } from './request-target.ts';
 
 export type InboundRequest = IncomingMessage | Http2ServerRequest;
 export type InboundResponse = ServerResponse | Http2ServerResponse;
@@ -50,14 +51,15 @@ export interface PoolForwardOptions extends ForwardOptions {
 }
 
 function hasBody(req: InboundRequest): boolean {
-  if (req.httpVersionMajor === 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
+  if (isHttp2(req)) return !req.stream.endAfterHeaders;
   const h = req.headers;
   return (
     h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
   );
 }
 
-function responseHeaders(headers: IncomingHttpHeaders, h2: boolean): IncomingHttpHeaders {
+/** A response's headers without hop-by-hop ones (and those its Connection names), to send on to the client. */
+export function responseHeaders(headers: IncomingHttpHeaders, h2: boolean): IncomingHttpHeaders {
   let tokens: string[] | undefined;
   const conn = headers.connection;
   if (conn)
@@ -80,7 +82,7 @@ export function forward(
   options: PoolForwardOptions,
 ): Promise<ForwardResult> {
   return new Promise((resolve) => {
-    const h2 = req.httpVersionMajor === 2;
+    const h2 = isHttp2(req);
     const headers = forwardRequestHeaders(
       req.rawHeaders,
       options.clientAddress ?? req.socket?.remoteAddress,

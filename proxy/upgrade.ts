@@ -6,20 +6,19 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { rawReply } from '../core/http.ts';
 import { forwardRequestHeaders } from './headers.ts';
+import { responseHeaders } from './passthrough.ts';
 
 /** A refusal's body is relayed whole; past this it is cut, as no refusal needs more. */
 const MAX_REFUSAL_BODY = 1024 * 1024;
 
-function head(status: string, headers: IncomingHttpHeaders, skip: Set<string>): string {
+function head(status: string, headers: IncomingHttpHeaders): string {
   let out = `HTTP/1.1 ${status}\r\n`;
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || skip.has(k)) continue;
+    if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) out += `${k}: ${one}\r\n`;
   }
   return out;
 }
-
-const FRAMING = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
 
 export function upgrade(upstream: Pool, req: IncomingMessage, client: Duplex, head0: Buffer): void {
   const headers = forwardRequestHeaders(req.rawHeaders, req.socket.remoteAddress, 'http');
@@ -44,7 +43,7 @@ export function upgrade(upstream: Pool, req: IncomingMessage, client: Duplex, he
       onRequestUpgrade(_c, statusCode, resHeaders, socket) {
         // The spliced connection lives as long as both ends want it: no idle timeout of the HTTP server.
         (client as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
-        client.write(`${head(`${statusCode} Switching Protocols`, resHeaders, new Set())}\r\n`);
+        client.write(`${head(`${statusCode} Switching Protocols`, resHeaders)}\r\n`);
         if (head0.length > 0) socket.write(head0);
         socket.on('error', () => client.destroy());
         client.on('close', () => socket.destroy());
@@ -54,7 +53,9 @@ export function upgrade(upstream: Pool, req: IncomingMessage, client: Duplex, he
       },
       onResponseStart(_c, statusCode, resHeaders, statusText) {
         status = `${statusCode} ${statusText || 'Upgrade Refused'}`;
-        refusal = resHeaders;
+        // Framing is the proxy's own: the body is relayed whole with its length, then the connection closes.
+        const { 'content-length': _length, ...rest } = responseHeaders(resHeaders, false);
+        refusal = rest;
       },
       onResponseData(c, chunk) {
         size += chunk.length;
@@ -69,7 +70,7 @@ export function upgrade(upstream: Pool, req: IncomingMessage, client: Duplex, he
         client.end(
           Buffer.concat([
             Buffer.from(
-              `${head(status, refusal, FRAMING)}connection: close\r\ncontent-length: ${bytes.length}\r\n\r\n`,
+              `${head(status, refusal)}connection: close\r\ncontent-length: ${bytes.length}\r\n\r\n`,
             ),
             bytes,
           ]),

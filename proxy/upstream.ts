@@ -1,7 +1,7 @@
 // The service this sidecar fronts: an HTTP/1.1 pool for ordinary requests, upgrades and endpoints that still
 // live in the service, and HTTP/2 cleartext for gRPC, which needs HTTP/2 end to end. Passthrough picks the
 // leg per request; everything else uses the pool.
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import { Pool } from 'undici';
 import { networkConnector } from '../core/network.ts';
 import { H2Upstream } from './h2-upstream.ts';
@@ -12,6 +12,7 @@ import {
   type InboundRequest,
   type InboundResponse,
 } from './passthrough.ts';
+import { isHttp2 } from './request-target.ts';
 
 export type { ForwardOptions } from './passthrough.ts';
 
@@ -57,9 +58,8 @@ export class Upstream {
    * no head or idle timeout (long-lived streams are legitimate): its own grpc-timeout bounds a call.
    */
   forward(req: InboundRequest, res: InboundResponse, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const grpc =
-      req.httpVersionMajor === 2 && req.headers['content-type']?.startsWith('application/grpc') === true;
-    if (grpc) return this.h2.forward(req as Http2ServerRequest, res as Http2ServerResponse, options);
+    if (isHttp2(req) && req.headers['content-type']?.startsWith('application/grpc') === true)
+      return this.h2.forward(req, res as Http2ServerResponse, options);
     return forward(this.pool, req, res, {
       ...options,
       headersTimeoutMs: this.headersTimeoutMs,
