@@ -27,6 +27,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether Debian's PostgreSQL server is installed (its binaries live under /usr/lib/postgresql/VERSION/bin). */
+export function postgresInstalled(): boolean {
+  return existsSync(pgBin('initdb'));
+}
+
 export async function startPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'roam-pg-'));
   const asRoot = process.getuid?.() === 0;

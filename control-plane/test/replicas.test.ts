@@ -10,9 +10,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
+import { needs } from '../../test/support/system.ts';
 import { adminToken, nodeToken } from '../auth.ts';
 import { type FakeLeaseApi, startFakeLeaseApi } from './fake-lease-api.ts';
-import { startPostgres, type TestPostgres } from './postgres.ts';
+import { postgresInstalled, startPostgres, type TestPostgres } from './postgres.ts';
 import { selfSignedCert, type TestCert } from './tls.ts';
 
 const secret = 'replicas-test-secret';
@@ -81,7 +82,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15
 
 const leads = async (cp: RoamProcess) => (await call(cp, 'GET', '/readyz')).json.leader === true;
 
+const wanted = needs('postgresql', postgresInstalled(), 'apt-get install postgresql');
+
 beforeAll(async () => {
+  if (!wanted) return;
   pg = await startPostgres();
   cert = selfSignedCert();
   api = await startFakeLeaseApi(cert, 'roam-system', 'sa-token');
@@ -99,7 +103,7 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe('control-plane replicas', () => {
+describe.runIf(wanted)('control-plane replicas', () => {
   it('fail over to the follower with the same state, and keep serving the nodes connected to it', async () => {
     const a = await replica('cp-a');
     await until('cp-a leads', () => leads(a));

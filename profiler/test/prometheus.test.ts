@@ -21,6 +21,7 @@ import {
   stopAll,
   tempJson,
 } from '../../test/support/processes.ts';
+import { needs, onPath } from '../../test/support/system.ts';
 import { registerPlacementMetrics } from '../index.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -92,7 +93,10 @@ function seriesIn(expr: string): string[] {
   return [...cleaned.matchAll(/[a-zA-Z_:][\w:]*/g)].map((m) => m[0]).filter((t) => !PROMQL_WORDS.has(t));
 }
 
+const wanted = needs('prometheus', onPath('prometheus'), 'apt-get install prometheus');
+
 beforeAll(async () => {
+  if (!wanted) return;
   const storage = await startHost('cluster', ['carts=memory']);
   const module = (name: string) => `${root}build/endpoints/${name}.wasm`;
   const local = (name: string) => ({ module: module(name), targets: [{ kind: 'local', weight: 1 }] });
@@ -176,7 +180,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('profile metrics', () => {
+describe.runIf(wanted)('profile metrics', () => {
   it('are scraped by Prometheus and queryable per endpoint', async () => {
     const query = 'roam_endpoint_requests_total{roam_endpoint="hello"}';
     const result = await until('the hello series in prometheus', async () => {

@@ -2,7 +2,7 @@
 // succeed with a 2xx and every response byte be accounted for) and nghttp for exact bodies (uploads echoed
 // back, compared byte for byte) under tiny to huge flow-control windows, on both upstream legs (HTTP/1.1, and
 // HTTP/2 for gRPC). Needs Debian's nghttp2-client: skipped without it, except in CI, where it fails.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,16 +13,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
+import { needs, onPath } from '../../test/support/system.ts';
 
 const run = promisify(execFile);
 const TOOLS = ['h2load', 'nghttp'];
-const missing = TOOLS.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+const missing = TOOLS.filter((tool) => !onPath(tool));
 const present = missing.length === 0;
-const ci = process.env.CI === 'true';
-if (!present && !ci)
-  console.warn(
-    `proxy/test/h2load.test.ts skipped: ${missing.join(' and ')} not installed (apt-get install nghttp2-client)`,
-  );
+const wanted = needs('h2load and nghttp', present, 'apt-get install nghttp2-client');
 
 const GRPC = 'content-type: application/grpc';
 /** Upload sizes around the HTTP/2 frame (16 KiB) and default window (64 KiB) sizes. */
@@ -100,7 +97,7 @@ async function nghttp(url: string, path: string, bits: number, extra: string[] =
   return stdout;
 }
 
-describe.skipIf(!present && !ci)('h2c load through the proxy (nghttp2-client)', () => {
+describe.runIf(wanted)('h2c load through the proxy (nghttp2-client)', () => {
   beforeAll(async () => {
     if (!present) return;
     for (const size of SIZES) {
