@@ -33,6 +33,8 @@ Options:
   --max-upstream-per-client N   passthrough requests in flight per client address (default: 512)
   --upstream-headers-timeout-ms MS  time the upstream has to start answering, gRPC aside (default: 60000)
   --upstream-body-timeout-ms MS     longest silence within an upstream answer, gRPC aside (default: 60000)
+  --fast-path on|off      plain HTTP/1.1 passthrough on raw connections, not Node's HTTP server and undici
+                          (default: on; docs/proxy.md "The passthrough fast path")
   --profiling on|off      per-endpoint profiles, probes and their metrics (default: on)
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
@@ -85,6 +87,7 @@ export const proxyCommand: Command = {
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
         profiling: { type: 'string' },
+        'fast-path': { type: 'string' },
         'report-interval-ms': { type: 'string' },
       },
       usage,
@@ -113,6 +116,8 @@ export const proxyCommand: Command = {
     const reportIntervalMs = integerFlag('--report-interval-ms', values['report-interval-ms']);
     const profilingOn = (values.profiling ?? 'on') === 'on';
     if (!profilingOn && values.profiling !== 'off') throw new UsageError('--profiling must be on or off');
+    const fastPath = values['fast-path'] ?? 'on';
+    if (fastPath !== 'on' && fastPath !== 'off') throw new UsageError('--fast-path must be on or off');
     const id = values.id ?? `proxy-${listen.port || process.pid}`;
     const location = values.location ?? id;
     const telemetry = await startTelemetry('roam-proxy');
@@ -132,6 +137,7 @@ export const proxyCommand: Command = {
       ...(profiling ? { recorder: profiling.profiler } : {}),
       ...(values.upstream ? { upstream: values.upstream } : {}),
       limits,
+      fastPath: fastPath === 'on',
     });
     if (values.routes) await proxy.applyRoutes(loadRouteFile(values.routes, host.modules));
     const address = await proxy.listen(listen.port, listen.host);

@@ -12,6 +12,7 @@ import http2, {
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { answerClientError, rawReply } from '../core/http.ts';
+import type { FastPassthrough } from './fast-passthrough.ts';
 import { isHttp2 } from './request-target.ts';
 
 export interface ListenerOptions {
@@ -105,6 +106,8 @@ export class Listener {
   private readonly sockets = new Set<Socket>();
   /** Set while an HTTP/2 connection is handed over: its 'session' event fires synchronously within. */
   private nextSessionAddress: string | undefined;
+  /** Takes HTTP/1.1 connections first when set; what it declines reaches `h1` through toHttp1Server. */
+  private fastPath: FastPassthrough | undefined;
 
   constructor(options: ListenerOptions, onRequest: RequestHandler, onUpgrade: UpgradeHandler) {
     this.h1 = http.createServer(
@@ -200,10 +203,11 @@ export class Listener {
           this.nextSessionAddress = socket.remoteAddress;
           this.h2.emit('connection', replaying(socket, head));
           this.nextSessionAddress = undefined;
-        } else {
-          socket.unshift(head);
-          this.h1.emit('connection', socket);
+        } else if (this.fastPath) {
           socket.resume();
+          this.fastPath.accept(socket, head);
+        } else {
+          this.toHttp1Server(socket, head);
         }
       };
       socket.on('data', sniff);
@@ -211,6 +215,18 @@ export class Listener {
       socket.once('end', silent);
     });
     this.tcp.maxConnections = options.maxConnections;
+  }
+
+  /** Passthrough fast path for HTTP/1.1 connections (see fast-passthrough.ts). */
+  useFastPath(fastPath: FastPassthrough): void {
+    this.fastPath = fastPath;
+  }
+
+  /** Gives a connection to Node's HTTP/1.1 server, bytes already read from it first. */
+  toHttp1Server(socket: Socket, buffered: Buffer | undefined): void {
+    if (buffered !== undefined && buffered.length > 0) socket.unshift(buffered);
+    this.h1.emit('connection', socket);
+    socket.resume();
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -224,6 +240,7 @@ export class Listener {
   stopAccepting(): void {
     this.tcp.close();
     this.h1.closeIdleConnections();
+    this.fastPath?.closeIdle();
     for (const s of this.sessions) s.close();
   }
 
@@ -232,12 +249,14 @@ export class Listener {
     const until = Date.now() + ms;
     while (this.sockets.size > 0 && Date.now() < until) {
       this.h1.closeIdleConnections();
+      this.fastPath?.closeIdle();
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   /** Ends whatever is still open (after the drain timeout). */
   destroyAll(): void {
+    this.fastPath?.stop();
     this.h1.closeAllConnections();
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();

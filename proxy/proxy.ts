@@ -29,6 +29,8 @@ import type {
 } from '../wasm-host/index.ts';
 import { ClientShares } from './client-share.ts';
 import { compose, type Dispatch, type EndpointCall, isIdempotent } from './dispatch.ts';
+import { type FastExchange, FastPassthrough, type FastRequest } from './fast-passthrough.ts';
+import { forwardRequestHeaders } from './headers.ts';
 import { balancerLayer } from './layers/balancer.ts';
 import { loadShedLayer } from './layers/load-shed.ts';
 import { outlierLayer } from './layers/outlier.ts';
@@ -37,7 +39,7 @@ import { timeoutLayer } from './layers/timeout.ts';
 import { clientAddress, Listener } from './listener.ts';
 import { type HeapUse, MemoryGuard } from './memory-guard.ts';
 import type { ForwardResult } from './passthrough.ts';
-import { requestTarget } from './request-target.ts';
+import { hostOfAuthority, requestTarget } from './request-target.ts';
 import { type Route, type RouteConfig, RouteTable } from './route-table.ts';
 import { TargetStates } from './target-state.ts';
 import {
@@ -115,6 +117,11 @@ export interface ProxyOptions {
   recorder?: RequestRecorder;
   /** Where heap figures come from for the memory cap (V8's, unless a test says otherwise). */
   heapUse?: () => HeapUse;
+  /**
+   * HTTP/1.1 passthrough on raw connections (fast-passthrough.ts); default on. Off, every request takes Node's
+   * HTTP server and undici (the slow path), as in benchmarks that compare the two.
+   */
+  fastPath?: boolean;
 }
 
 /** Calls from standalone hosts to endpoints by name arrive under this reserved prefix. */
@@ -271,6 +278,22 @@ export class SidecarProxy {
       }),
     );
     if (this.host) this.host.caller = (name, req, ctx) => this.callEndpoint(name, req, ctx);
+    if (this.upstream && options.fastPath !== false) {
+      const proxy = this;
+      this.listener.useFastPath(
+        new FastPassthrough(
+          this.upstream.raw,
+          {
+            begin: (req) => this.beginFast(req),
+            get draining() {
+              return proxy.draining;
+            },
+          },
+          this.limits,
+          (socket, buffered) => this.listener.toHttp1Server(socket, buffered),
+        ),
+      );
+    }
   }
 
   get routeTable(): RouteTable {
@@ -438,28 +461,95 @@ export class SidecarProxy {
     } finally {
       release();
     }
+    const error = this.passthroughDone(
+      req.url ?? '/',
+      Number(req.headers['content-length']) || 0,
+      start,
+      result,
+    );
+    if (error) throw error;
+    return result.status;
+  }
+
+  /** Books a finished passthrough exchange; returns the error to answer with when the upstream failed. */
+  private passthroughDone(
+    url: string,
+    requestBytes: number,
+    start: number,
+    result: ForwardResult,
+  ): RoamError | undefined {
     const s = this.passthroughStats;
     s.requests++;
     const ms = performance.now() - start;
     s.latency.record(ms);
     const failed = result.timedOut ? 504 : 502;
     this.recorder?.passthroughRequest(
-      req.url ?? '/',
+      url,
       result.error ? failed : result.status,
       ms,
-      Number(req.headers['content-length']) || 0,
+      requestBytes,
       result.responseBytes,
     );
-    if (result.error) {
-      s.errors++;
-      if (result.timedOut) {
-        throw new EndpointTimeoutError(`upstream did not answer in time: ${result.error.message}`, {
-          cause: result.error,
-        });
-      }
-      throw new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
+    if (!result.error) return undefined;
+    s.errors++;
+    if (result.timedOut) {
+      return new EndpointTimeoutError(`upstream did not answer in time: ${result.error.message}`, {
+        cause: result.error,
+      });
     }
-    return result.status;
+    return new UpstreamError(`upstream failed: ${result.error.message}`, { cause: result.error });
+  }
+
+  /**
+   * Admits an HTTP/1.1 request to the fast path if it is plain passthrough: no route, no reserved path, not
+   * shedding or draining, and within its client's share (else the slow path answers it, 503s included).
+   * Books it like the slow path does: in flight, span, duration, passthrough stats and profiler.
+   */
+  private beginFast(req: FastRequest): FastExchange | undefined {
+    if (this.draining || this.memory.shedding || req.path.startsWith(LOCAL_INVOKE_BASE)) return undefined;
+    const host = hostOfAuthority(req.host);
+    const table = this.table;
+    if (host === undefined || table.match(req.method, host, req.path) !== undefined) return undefined;
+    let release: () => void;
+    try {
+      release = this.clientShares.acquire(req.client);
+    } catch {
+      return undefined;
+    }
+    this.inFlight++;
+    const carrier: Record<string, string> = {};
+    for (let i = 0; i < req.headers.length; i += 2) {
+      const name = req.headers[i]!.toLowerCase();
+      if (name === 'traceparent' || name === 'tracestate') carrier[name] = req.headers[i + 1]!;
+    }
+    const { span, ctx } = startServerSpan(req.method, carrier, {
+      'http.request.method': req.method,
+      'url.path': req.path,
+      'url.scheme': 'http',
+      'network.protocol.version': '1.1',
+      'roam.route_version': table.version,
+    });
+    const start = performance.now();
+    return {
+      headers: forwardRequestHeaders(
+        req.headers,
+        req.client,
+        'http',
+        traceparentFor(ctx, carrier.traceparent),
+      ),
+      end: (result) => {
+        release();
+        const error = this.passthroughDone(req.target, req.contentLength, start, result);
+        const status = error?.status ?? result.status;
+        endSpan(span, status, error);
+        recordServerDuration((performance.now() - start) / 1000, {
+          'http.request.method': req.method,
+          'http.response.status_code': status,
+        });
+        if (--this.inFlight === 0 && this.drained) this.drained();
+        return error;
+      },
+    };
   }
 
   private async serveEndpoint(

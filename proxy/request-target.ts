@@ -27,6 +27,11 @@ function hostOf(authority: string): string {
   return (end > 0 ? authority.slice(0, end) : authority).toLowerCase();
 }
 
+/** The host of a Host header's value (lower-cased, no port), or undefined if it is not a valid authority. */
+export function hostOfAuthority(value: string): string | undefined {
+  return value !== '' && AUTHORITY.test(value) ? hostOf(value) : undefined;
+}
+
 function checkedAuthority(value: string, what: string): string {
   if (value === '' || !AUTHORITY.test(value)) {
     throw new BadRequestError(`${what} ${JSON.stringify(value.slice(0, 200))} is not a valid authority`);

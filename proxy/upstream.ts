@@ -1,9 +1,10 @@
-// The service this sidecar fronts: an HTTP/1.1 pool for ordinary requests, upgrades and endpoints that still
-// live in the service, and HTTP/2 cleartext for gRPC, which needs HTTP/2 end to end. Passthrough picks the
-// leg per request; everything else uses the pool.
+// The service this sidecar fronts: raw keep-alive connections for the HTTP/1.1 passthrough fast path, an
+// undici pool for every other HTTP/1.1 request (the slow path, upgrades, endpoints that still live in the
+// service), and HTTP/2 cleartext for gRPC, which needs HTTP/2 end to end.
 import type { Http2ServerResponse } from 'node:http2';
 import { Pool } from 'undici';
 import { networkConnector } from '../core/network.ts';
+import { RawPool } from './h1-pool.ts';
 import { H2Upstream } from './h2-upstream.ts';
 import {
   type ForwardOptions,
@@ -32,6 +33,8 @@ export class Upstream {
   readonly url: string;
   /** HTTP/1.1 keep-alive pool. */
   readonly pool: Pool;
+  /** Raw HTTP/1.1 connections for the passthrough fast path (fast-passthrough.ts). */
+  readonly raw: RawPool;
   /**
    * gRPC's leg, on node:http2: undici's HTTP/2 client drops response DATA still buffered in a paused stream
    * when the trailers arrive (the proxy pauses it whenever its client reads slower than the service writes).
@@ -48,6 +51,7 @@ export class Upstream {
       keepAliveTimeout: KEEP_ALIVE_MS,
       connect: networkConnector(),
     });
+    this.raw = new RawPool(url, { connections: options.connections, keepAliveMs: KEEP_ALIVE_MS });
     this.h2 = new H2Upstream(url, KEEP_ALIVE_MS);
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? 60_000;
@@ -69,6 +73,7 @@ export class Upstream {
 
   /** Cuts every connection (after a drain). */
   async destroy(): Promise<void> {
+    this.raw.destroy();
     await Promise.all([this.pool.destroy(), this.h2.destroy()]);
   }
 }
