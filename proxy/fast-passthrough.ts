@@ -13,6 +13,7 @@ import {
   headEnd,
   parseRequestHead,
   parseResponseHead,
+  type RequestHead,
   type ResponseHead,
 } from './h1-parse.ts';
 import type { RawPool, UpstreamConnection, UpstreamUser } from './h1-pool.ts';
