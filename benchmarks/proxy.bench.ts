@@ -1,11 +1,11 @@
 // Proxy figures (README "Figures"), side by side in one run: requests per second, p50/p99 latency and proxy CPU
-// per request for (a) the upstream directly, (b) `roam proxy` passthrough, (c) nginx as an equivalent reverse
-// proxy (upstream keep-alive, one worker), (e) a naive undici forwarder (benchmarks/support/naive-forwarder.ts),
-// (f) `roam proxy --fast-path off` (every request on Node's HTTP server and undici), (d) `roam proxy` to an
-// in-process Wasm endpoint; then (b) with tracing on; added p50 at a fixed 1k rps; the
-// ratios issue 15 sets aims for (roam / nginx, roam / naive); and resident memory idle and after a minute at
-// saturation, for roam passthrough only and with the five examples placed in it, beside nginx and the naive
-// forwarder.
+// per request for (a) the upstream directly, (b) `roam proxy` passthrough as deployed (the JavaScript build,
+// the sidecar's V8 flags), (c) nginx as an equivalent reverse proxy (upstream keep-alive, one worker), (e) a
+// naive undici forwarder (benchmarks/support/naive-forwarder.ts), (f) `roam proxy --fast-path off` (every
+// request on Node's HTTP server and undici), (g) (b) from source with Node's default V8 flags, (d) `roam proxy`
+// to an in-process Wasm endpoint, and (b) with tracing on; added p50 at a fixed 1k rps; the ratios issue 15
+// sets aims for (roam / nginx, roam / naive); and resident memory idle and after a minute at saturation, for
+// roam passthrough only and with the five examples placed in it, beside nginx and the naive forwarder.
 // The load generator (wrk) runs pinned to core 1; upstream and proxy share core 0, as in the issue.
 // Run: npm run bench -- proxy [--quick]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
+import { SIDECAR_NODE_FLAGS } from '../proxy/node-flags.ts';
 import { cpuTicks, startPinned as startPinnedIn } from './support/processes.ts';
 
 const quick = process.argv.includes('--quick');
@@ -125,9 +126,11 @@ async function main(): Promise<void> {
       },
     }),
   );
+  // Roam's processes as deployed: the JavaScript build, with the sidecar's V8 flags (proxy/node-flags.ts).
   const proxyArgs = [
     node,
-    `${root}bin/roam.ts`,
+    ...SIDECAR_NODE_FLAGS,
+    `${root}build/js/bin/roam.js`,
     'proxy',
     '--listen',
     '127.0.0.1:0',
@@ -155,6 +158,13 @@ async function main(): Promise<void> {
     OTEL_EXPORTER_OTLP_ENDPOINT: '',
   });
   const slowUrl = `http://${slow.info.address}`;
+  // And as a developer runs it: from source (.ts, Node's type stripping) with Node's default V8 flags.
+  const source = await startPinned(
+    0,
+    [node, `${root}bin/roam.ts`, ...proxyArgs.slice(proxyArgs.indexOf('proxy'))],
+    { OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+  );
+  const sourceUrl = `http://${source.info.address}`;
   // The five examples placed in the sidecar, with the stores they use.
   writeFileSync(
     `${dir}routes-examples.json`,
@@ -189,6 +199,7 @@ async function main(): Promise<void> {
   const idleRss = rssMb(proxy.child.pid!);
   const idlePlacedRss = rssMb(placed.child.pid!);
   const idleNaiveRss = rssMb(naive.child.pid!);
+  const idleSourceRss = rssMb(source.child.pid!);
 
   // A sink that accepts OTLP/HTTP exports and drops them, for the tracing-on run.
   const sink = createServer((req, res) => {
@@ -239,6 +250,7 @@ http {
     `${proxyUrl}${path}`,
     `${naiveUrl}${path}`,
     `${slowUrl}${path}`,
+    `${sourceUrl}${path}`,
     `${placedUrl}${path}`,
     `${proxyUrl}/hello?name=bench`,
     `${tracedUrl}${path}`,
@@ -264,6 +276,7 @@ http {
   setups.push(
     ['(e) naive undici forwarder', `${naiveUrl}${path}`, naive.child.pid],
     ['(f) roam proxy, slow path only (--fast-path off)', `${slowUrl}${path}`, slow.child.pid],
+    ['(g) (b) from source, default V8 flags', `${sourceUrl}${path}`, source.child.pid],
     ['(d) roam proxy -> in-process Wasm', `${proxyUrl}/hello?name=bench`, proxy.child.pid],
     ['(b) with tracing on (OTLP)', `${tracedUrl}${path}`, traced.child.pid],
   );
@@ -298,7 +311,11 @@ http {
   const d = rows.find(([n]) => n.startsWith('(d)'))![1];
   const e = rows.find(([n]) => n.startsWith('(e)'))![1];
   const f = rows.find(([n]) => n.startsWith('(f)'))![1];
+  const g = rows.find(([n]) => n.startsWith('(g)'))![1];
   console.log(`(d)/(b) requests per second: ${(d.rps / b.rps).toFixed(2)}x`);
+  console.log(
+    `as deployed / from source with default V8 flags (b)/(g): ${(b.rps / g.rps).toFixed(2)}x req/s (aim: within 5%)`,
+  );
   console.log(
     `fast path / slow path (b)/(f): ${(b.rps / f.rps).toFixed(2)}x req/s, ${b.cpuUsPerReq !== undefined && f.cpuUsPerReq !== undefined ? (b.cpuUsPerReq / f.cpuUsPerReq).toFixed(2) : '-'}x CPU per request`,
   );
@@ -319,6 +336,8 @@ http {
     });
   saturate(`${proxyUrl}${path}`);
   const saturatedRss = rssMb(proxy.child.pid!);
+  saturate(`${sourceUrl}${path}`);
+  const saturatedSourceRss = rssMb(source.child.pid!);
   saturate(`${placedUrl}${path}`);
   saturate(`${placedUrl}/hello?name=bench`);
   const saturatedPlacedRss = rssMb(placed.child.pid!);
@@ -341,6 +360,13 @@ http {
       'after 10 s': '-',
       saturated: saturatedPlacedRss.toFixed(1),
       aim: '<= 100 / <= 140',
+    },
+    {
+      process: 'roam proxy from source, default V8 flags',
+      idle: idleSourceRss.toFixed(1),
+      'after 10 s': '-',
+      saturated: saturatedSourceRss.toFixed(1),
+      aim: '',
     },
     {
       process: 'roam proxy, tracing on',

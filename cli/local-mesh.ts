@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { nodeToken } from '../control-plane/auth.ts';
 import { State } from '../control-plane/state.ts';
+import { ROOT } from '../core/paths.ts';
 import { loadTopology, type MeshNode, planRoutes, type Topology } from '../relay/index.ts';
 import { UsageError } from './args.ts';
 import { type RoamProcess, startRoam, startScript } from './spawn.ts';
@@ -96,7 +97,6 @@ const EXAMPLE_POLICIES: Record<string, { maxReplicas: number }> = {
 const MESH_REPORT_INTERVAL_MS = '1000';
 const MESH_PROFILE_HALF_LIFE_MS = '10000';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 const ENDPOINTS_DIR = join(ROOT, 'build/endpoints');
 const LEGACY = join(ROOT, 'examples/legacy-service/server.ts');
 

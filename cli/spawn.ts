@@ -2,8 +2,10 @@
 // line {"event":"listening","address":...} when ready, so callers can bind port 0 and learn the address.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { moduleUrl } from '../core/paths.ts';
+import { SIDECAR_NODE_FLAGS } from '../proxy/node-flags.ts';
 
-const ROAM = new URL('../bin/roam.ts', import.meta.url).pathname;
+const ROAM = moduleUrl('bin/roam.ts').pathname;
 
 /** How a process ended: an exit code, or the signal that killed it. */
 export interface Exit {
@@ -40,6 +42,8 @@ export class NotStarted extends Error {
 export interface StartOptions {
   /** How long the process may take to print its listening line (default: 20 s). */
   readyTimeoutMs?: number;
+  /** Flags for Node itself, before the script. */
+  node?: string[];
 }
 
 /** How long a process that missed its start has to stop on SIGTERM (`roam up` stops its own) till SIGKILL. */
@@ -52,7 +56,9 @@ export function startRoam(
   env: NodeJS.ProcessEnv = {},
   options: StartOptions = {},
 ): Promise<RoamProcess> {
-  return startScript(ROAM, args, env, options);
+  // A sidecar runs with the V8 flags chosen for it, wherever it is started from.
+  const node = args[0] === 'proxy' ? SIDECAR_NODE_FLAGS : [];
+  return startScript(ROAM, args, env, { ...options, node });
 }
 
 /** Starts a Node script of this project (`roam`, or e.g. the sample legacy service) that prints the line. */
@@ -60,9 +66,9 @@ export async function startScript(
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  { readyTimeoutMs = 20_000 }: StartOptions = {},
+  { readyTimeoutMs = 20_000, node = [] }: StartOptions = {},
 ): Promise<RoamProcess> {
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...node, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
+import { SIDECAR_NODE_FLAGS } from '../proxy/node-flags.ts';
 import { nodeToken } from './auth.ts';
 
 export const INJECT = 'roam.dev/inject';
@@ -179,6 +180,8 @@ export function sidecarPatch(
     ],
     env: [
       { name: 'ROAM_NODE_TOKEN', value: nodeToken(options.secret(), nodeId) },
+      // The old-space cap in these flags is sized to the memory limit below.
+      { name: 'NODE_OPTIONS', value: SIDECAR_NODE_FLAGS.join(' ') },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],
     ports: [

@@ -5,7 +5,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { NotFoundError, UnauthorizedError } from '../core/errors.ts';
+import { filePath } from '../core/paths.ts';
 import { bearer, verifyAdminToken } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { MigrationRecord } from './migration.ts';
@@ -23,7 +25,7 @@ export interface DashboardOptions {
 const DEFAULTS: DashboardOptions = { tickMs: 1000, coalesceMs: 50, heartbeatMs: 15_000 };
 
 const COOKIE = 'roam_dashboard';
-const STATIC_DIR = new URL('./dashboard/', import.meta.url);
+const STATIC_DIR = pathToFileURL(filePath('control-plane/dashboard/'));
 const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   js: 'text/javascript; charset=utf-8',

@@ -1,8 +1,9 @@
 // Loads protocol/roam.proto for @grpc/grpc-js (fields in camelCase, uint64 versions as JS numbers).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { filePath } from '../core/paths.ts';
 
-const PROTO = new URL('../protocol/roam.proto', import.meta.url).pathname;
+const PROTO = filePath('protocol/roam.proto');
 
 const definition = protoLoader.loadSync(PROTO, {
   keepCase: false,

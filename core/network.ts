@@ -3,8 +3,9 @@
 // for which destination from its network map (`ROAM_NETWORK_MAP=FILE` or `roam --network-map FILE`), and every
 // undici dispatcher Roam makes connects through `networkConnector()`, so no component knows the topology.
 import { readFileSync } from 'node:fs';
-import { Agent, buildConnector, setGlobalDispatcher } from 'undici';
+import type { buildConnector } from 'undici';
 import { InvalidArgumentError } from './errors.ts';
+import { undici } from './undici.ts';
 
 export const NETWORK_MAP_ENV = 'ROAM_NETWORK_MAP';
 
@@ -104,7 +105,7 @@ export function resolveDestination(hostname: string, port: number): Address {
  * replaces undici's. The Host header is unchanged: the server still sees the address the caller asked for.
  */
 export function networkConnector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
-  const connect = buildConnector(options);
+  const connect = undici().buildConnector(options);
   return (opts, callback) => {
     const defaultPort = opts.protocol === 'https:' ? 443 : 80;
     const to = resolveDestination(opts.hostname, opts.port ? Number(opts.port) : defaultPort);
@@ -120,6 +121,9 @@ export function networkConnector(options: buildConnector.BuildOptions = {}): bui
 export function installNetworkMap(file?: string): NetworkMap | null {
   if (file !== undefined) setNetworkMap(loadNetworkMap(file));
   const map = networkMap();
-  if (map) setGlobalDispatcher(new Agent({ connect: networkConnector() }));
+  if (map) {
+    const { Agent, setGlobalDispatcher } = undici();
+    setGlobalDispatcher(new Agent({ connect: networkConnector() }));
+  }
   return map;
 }

@@ -3,10 +3,11 @@
 // request (PROBE_PATH, answered 204 without any work) over a connection kept alive between probes, so it
 // times one network round trip, not a connection set-up, and it crosses the network relay like real traffic
 // when there is one (core/network.ts). Results keep the recent samples: median and jitter.
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { ProbeReportMsg } from '../control-plane/proto.ts';
 import { PROBE_PATH } from '../core/http.ts';
 import { networkConnector } from '../core/network.ts';
+import { undici } from '../core/undici.ts';
 
 export interface ProbeTarget {
   kind: 'node' | 'store';
@@ -144,7 +145,7 @@ export class NetworkProber {
 
   private pool(address: string): Pool {
     // One connection, kept alive across rounds, so that every sample is a round trip on an open connection.
-    return new Pool(address, {
+    return new (undici().Pool)(address, {
       connections: 1,
       keepAliveTimeout: Math.max(60_000, this.intervalMs * 4),
       keepAliveMaxTimeout: Math.max(600_000, this.intervalMs * 8),

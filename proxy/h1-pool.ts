@@ -1,10 +1,10 @@
-// Keep-alive connections to the upstream service for the passthrough fast path: raw sockets opened by undici's
-// connector (so the network map applies), reused most-recently-used first, at most `connections` open, and
+// Keep-alive connections to the upstream service for the passthrough fast path: raw TCP connections to where
+// the network map says the service is (core/network.ts), reused most-recently-used first, at most `connections` open, and
 // retired before the service's own keep-alive timeout closes them under a request. Each connection's
 // listeners are set once for its life and speak to whichever exchange uses it now, so handing a connection
 // from one request to the next costs no listener or timer churn.
-import type { Socket } from 'node:net';
-import { networkConnector } from '../core/network.ts';
+import net, { type Socket } from 'node:net';
+import { resolveDestination } from '../core/network.ts';
 
 /** The exchange using a connection hears its events through this. */
 export interface UpstreamUser {
@@ -49,13 +49,14 @@ export interface RawPoolOptions {
 const KEEP_ALIVE_MARGIN_MS = 1000;
 // How often idle connections are checked for retirement.
 const SWEEP_MS = 500;
+// A service that does not accept a connection in this long is taken to be down (undici's default too).
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export class RawPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly waiting: Acquired[] = [];
-  private readonly connect = networkConnector();
   private readonly hostname: string;
-  private readonly port: string;
+  private readonly port: number;
   private readonly options: RawPoolOptions;
   private readonly sweeper: NodeJS.Timeout;
   private open = 0;
@@ -63,8 +64,8 @@ export class RawPool {
 
   constructor(origin: string, options: RawPoolOptions) {
     const url = new URL(origin);
-    this.hostname = url.hostname;
-    this.port = url.port || '80';
+    this.hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(url.port || 80);
     this.options = options;
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
@@ -135,15 +136,26 @@ export class RawPool {
 
   private dial(cb: Acquired): void {
     this.open++;
-    this.connect({ hostname: this.hostname, port: this.port, protocol: 'http:' } as never, (err, socket) => {
-      if (err !== null || socket === null) {
-        this.open--;
-        const next = this.waiting.shift();
-        if (next !== undefined) this.dial(next);
-        cb(err ?? new Error('no connection'), undefined);
-        return;
-      }
-      const conn = new UpstreamConnection(socket as Socket, this);
+    const to = resolveDestination(this.hostname, this.port);
+    const socket = net.connect({ host: to.hostname, port: to.port, noDelay: true });
+    const failed = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      this.open--;
+      const next = this.waiting.shift();
+      if (next !== undefined) this.dial(next);
+      cb(err, undefined);
+    };
+    const timer = setTimeout(
+      () =>
+        failed(new Error(`connect to ${to.hostname}:${to.port} timed out after ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    socket.once('error', failed);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', failed);
+      const conn = new UpstreamConnection(socket, this);
       if (this.closed) {
         this.discard(conn);
         cb(new Error('the upstream pool is closed'), undefined);

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { type Context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import {
   EndpointNotActiveError,
   EndpointTimeoutError,
@@ -20,6 +20,7 @@ import { Histogram } from '../core/histogram.ts';
 import { PROBE_PATH, rawReply } from '../core/http.ts';
 import { isValidName, nameFromPath } from '../core/names.ts';
 import { networkConnector } from '../core/network.ts';
+import { undici } from '../core/undici.ts';
 import type {
   CallContext,
   EndpointRequest,
@@ -273,7 +274,7 @@ export class SidecarProxy {
       ],
       transport({
         local: this.host,
-        upstream: this.upstream?.pool ?? new Pool('http://127.0.0.1:9'),
+        upstream: () => this.upstream?.pool,
         hostPool: (url) => this.hostPool(url),
       }),
     );
@@ -316,7 +317,11 @@ export class SidecarProxy {
   private hostPool(origin: string): Pool {
     let pool = this.hostPools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, connect: networkConnector() });
+      pool = new (undici().Pool)(origin, {
+        connections: 64,
+        keepAliveTimeout: 30_000,
+        connect: networkConnector(),
+      });
       this.hostPools.set(origin, pool);
     }
     return pool;

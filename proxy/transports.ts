@@ -8,7 +8,8 @@ import type { Dispatch, EndpointCall } from './dispatch.ts';
 
 export interface Transports {
   local: WasmHost | undefined;
-  upstream: Pool;
+  /** The legacy service's pool (made on first use), if this proxy fronts one. */
+  upstream(): Pool | undefined;
   /** A pool per origin of standalone hosts (and other proxies' embedded hosts), made on first use. */
   hostPool(origin: string): Pool;
 }
@@ -93,8 +94,14 @@ export function transport(t: Transports): Dispatch {
           'host',
         );
       }
-      case 'upstream':
-        return send(t.upstream, `${call.req.path}${q}`, call, 'upstream');
+      case 'upstream': {
+        const upstream = t.upstream();
+        if (upstream === undefined)
+          throw new UpstreamError('the route targets the upstream service, but this proxy fronts none', {
+            endpoint: call.endpoint.name,
+          });
+        return send(upstream, `${call.req.path}${q}`, call, 'upstream');
+      }
     }
   };
 }

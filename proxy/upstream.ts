@@ -2,8 +2,9 @@
 // undici pool for every other HTTP/1.1 request (the slow path, upgrades, endpoints that still live in the
 // service), and HTTP/2 cleartext for gRPC, which needs HTTP/2 end to end.
 import type { Http2ServerResponse } from 'node:http2';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { networkConnector } from '../core/network.ts';
+import { undici } from '../core/undici.ts';
 import { RawPool } from './h1-pool.ts';
 import { H2Upstream } from './h2-upstream.ts';
 import {
@@ -31,8 +32,8 @@ export interface UpstreamOptions {
 
 export class Upstream {
   readonly url: string;
-  /** HTTP/1.1 keep-alive pool. */
-  readonly pool: Pool;
+  private undiciPool: Pool | undefined;
+  private readonly connections: number;
   /** Raw HTTP/1.1 connections for the passthrough fast path (fast-passthrough.ts). */
   readonly raw: RawPool;
   /**
@@ -45,16 +46,22 @@ export class Upstream {
 
   constructor(url: string, options: UpstreamOptions) {
     this.url = url;
-    this.pool = new Pool(url, {
-      connections: options.connections,
-      pipelining: 1,
-      keepAliveTimeout: KEEP_ALIVE_MS,
-      connect: networkConnector(),
-    });
+    this.connections = options.connections;
     this.raw = new RawPool(url, { connections: options.connections, keepAliveMs: KEEP_ALIVE_MS });
     this.h2 = new H2Upstream(url, KEEP_ALIVE_MS);
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? 60_000;
+  }
+
+  /** The undici keep-alive pool for HTTP/1.1 beyond the fast path, made (and undici loaded) on first use. */
+  get pool(): Pool {
+    this.undiciPool ??= new (undici().Pool)(this.url, {
+      connections: this.connections,
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      connect: networkConnector(),
+    });
+    return this.undiciPool;
   }
 
   /**
@@ -74,6 +81,6 @@ export class Upstream {
   /** Cuts every connection (after a drain). */
   async destroy(): Promise<void> {
     this.raw.destroy();
-    await Promise.all([this.pool.destroy(), this.h2.destroy()]);
+    await Promise.all([this.undiciPool?.destroy(), this.h2.destroy()]);
   }
 }

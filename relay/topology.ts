@@ -3,6 +3,7 @@
 // filling pairs the file leaves out from the tiers' defaults and taking the lowest-RTT path.
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../core/errors.ts';
+import { filePath } from '../core/paths.ts';
 
 /** Tiers a site can have. An in-process host lives inside a proxy, so it is at that proxy's site. */
 export const SITE_TIERS = ['cluster', 'edge', 'device'] as const;
@@ -28,7 +29,7 @@ export interface Topology {
   links: DeclaredLink[];
 }
 
-export const DEFAULT_TOPOLOGY_FILE = new URL('./default-topology.json', import.meta.url).pathname;
+export const DEFAULT_TOPOLOGY_FILE = filePath('relay/default-topology.json');
 
 /** Links between tiers when the file declares none between two sites: a device is 10 ms from the edge, the
  * edge 40 ms from the cluster, and farther pairs pay the sum of the hops between them. */

@@ -1,16 +1,17 @@
 // Endpoint-to-endpoint calls over HTTP, to the Roam node given as the mesh: a proxy (URL path
 // `/.roam/call`) or a host (URL path `/invoke`, the default), over an undici keep-alive pool, carrying the
 // caller's trace context; a cancelled caller aborts the request, which cancels the callee where it runs.
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { NotFoundError, UpstreamError } from '../core/errors.ts';
 import { networkConnector } from '../core/network.ts';
+import { undici } from '../core/undici.ts';
 import type { EndpointResponse, HeaderList } from './abi.ts';
 import type { EndpointCaller } from './host-services.ts';
 
 export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise<void> } {
   const url = new URL(baseUrl);
   const prefix = url.pathname === '/' ? '/invoke' : url.pathname.replace(/\/$/, '');
-  const pool = new Pool(url.origin, { connections: 32, connect: networkConnector() });
+  const pool = new (undici().Pool)(url.origin, { connections: 32, connect: networkConnector() });
   const caller = async (
     name: string,
     req: Parameters<EndpointCaller>[1],

@@ -7,6 +7,7 @@
 // the next invocation on the same slot. Arming costs two stores and an atomic add. A caller that gives up on
 // an invocation (CancelCell) flips its state the same way, with a bit that says it was cancelled.
 import { BroadcastChannel, isMainThread, Worker } from 'node:worker_threads';
+import { moduleUrl } from '../core/paths.ts';
 
 const CHANNEL = 'roam-watchdog';
 /**
@@ -168,7 +169,7 @@ export function interruptSlots(): InterruptSlots {
     if (!isMainThread)
       throw new Error('attachWatchdog() must run in a worker before it instantiates modules');
     control = new SharedArrayBuffer(16);
-    const thread = new Worker(new URL('./watchdog-thread.ts', import.meta.url), { workerData: { control } });
+    const thread = new Worker(moduleUrl('wasm-host/watchdog-thread.ts'), { workerData: { control } });
     thread.unref();
     // Block once, at first use, until the watchdog listens: a slot registered before that would be lost.
     const words = new Int32Array(control);

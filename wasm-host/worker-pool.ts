@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { BroadcastChannel, MessageChannel, type TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EndpointTimeoutError, errorFromCode, OverloadedError } from '../core/errors.ts';
+import { moduleUrl } from '../core/paths.ts';
 import { decodeResponse, type EndpointRequest, type EndpointResponse, encodeRequest } from './abi.ts';
 import { serveHostCalls } from './host-calls.ts';
 import { type InvocationContext, type LoadedModule, maySuspend } from './instance.ts';
@@ -57,7 +58,7 @@ export class WorkerPool {
     this.heartbeatIds = new Int32Array(heartbeat, 8, HEARTBEAT_SLOTS);
     this.heartbeats = new Float64Array(heartbeat, 8 + HEARTBEAT_SLOTS * 4, HEARTBEAT_SLOTS);
     this.piscina = new Piscina({
-      filename: new URL('./worker.ts', import.meta.url).href,
+      filename: moduleUrl('wasm-host/worker.ts').href,
       minThreads: Math.min(options.minThreads ?? maxThreads, maxThreads),
       maxThreads,
       // Invocations share a worker while they wait on host calls. No task carries an abort signal: piscina

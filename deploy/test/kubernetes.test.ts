@@ -182,7 +182,7 @@ describe('the container image', () => {
     expect(Number(user.split(':')[0])).toBeGreaterThan(0);
     expect(JSON.parse(runtime.find((i) => i.keyword === 'ENTRYPOINT')!.args)).toEqual([
       'node',
-      '/app/bin/roam.ts',
+      '/app/build/js/bin/roam.js',
     ]);
   });
 

@@ -1,8 +1,9 @@
 // A store that lives on another host, reached over HTTP (the standalone host's /stores API) with undici's
 // keep-alive pool. Every operation pays the network round trip, which is what data locality measures.
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { StoreError } from '../../core/errors.ts';
 import { networkConnector } from '../../core/network.ts';
+import { undici } from '../../core/undici.ts';
 import type { DataStore } from './store.ts';
 
 export class RemoteStore implements DataStore {
@@ -19,7 +20,7 @@ export class RemoteStore implements DataStore {
     this.name = name;
     this.location = location;
     this.url = url;
-    this.pool = new Pool(url, { connections: 16, pipelining: 1, connect: networkConnector() });
+    this.pool = new (undici().Pool)(url, { connections: 16, pipelining: 1, connect: networkConnector() });
     this.base = `/stores/${encodeURIComponent(name)}`;
     this.headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
   }
