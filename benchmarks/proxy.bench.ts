@@ -3,7 +3,7 @@
 // the sidecar's V8 flags), (c) nginx as an equivalent reverse proxy (upstream keep-alive, one worker), (e) a
 // naive undici forwarder (benchmarks/support/naive-forwarder.ts), (f) `roam proxy --fast-path off` (every
 // request on Node's HTTP server and undici), (g) (b) from source with Node's default V8 flags, (d) `roam proxy`
-// to an in-process Wasm endpoint, and (b) with tracing on; added p50 at a fixed 1k rps; the ratios issue 15
+// to an in-process Wasm endpoint and (h) that from source with default flags, and (b) with tracing on; added p50 at a fixed 1k rps; the ratios issue 15
 // sets aims for (roam / nginx, roam / naive); and resident memory idle and after a minute at saturation, for
 // roam passthrough only and with the five examples placed in it, beside nginx and the naive forwarder.
 // The load generator (wrk) runs pinned to core 1; upstream and proxy share core 0, as in the issue.
@@ -278,11 +278,14 @@ http {
     ['(f) roam proxy, slow path only (--fast-path off)', `${slowUrl}${path}`, slow.child.pid],
     ['(g) (b) from source, default V8 flags', `${sourceUrl}${path}`, source.child.pid],
     ['(d) roam proxy -> in-process Wasm', `${proxyUrl}/hello?name=bench`, proxy.child.pid],
+    ['(h) (d) from source, default V8 flags', `${sourceUrl}/hello?name=bench`, source.child.pid],
     ['(b) with tracing on (OTLP)', `${tracedUrl}${path}`, traced.child.pid],
   );
   const runs = new Map<string, Run[]>(setups.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, url, pid] of setups) runs.get(name)!.push(wrk(url, pid));
+    // Alternate directions, so no setup always runs right after another (the machine's speed drifts).
+    const order = round % 2 === 0 ? setups : [...setups].reverse();
+    for (const [name, url, pid] of order) runs.get(name)!.push(wrk(url, pid));
   }
   const loadedRss = rssMb(proxy.child.pid!);
   const rows: [string, Run][] = setups.map(([name]) => {
@@ -312,9 +315,10 @@ http {
   const e = rows.find(([n]) => n.startsWith('(e)'))![1];
   const f = rows.find(([n]) => n.startsWith('(f)'))![1];
   const g = rows.find(([n]) => n.startsWith('(g)'))![1];
+  const h = rows.find(([n]) => n.startsWith('(h)'))![1];
   console.log(`(d)/(b) requests per second: ${(d.rps / b.rps).toFixed(2)}x`);
   console.log(
-    `as deployed / from source with default V8 flags (b)/(g): ${(b.rps / g.rps).toFixed(2)}x req/s (aim: within 5%)`,
+    `as deployed / from source with default V8 flags: passthrough (b)/(g) ${(b.rps / g.rps).toFixed(2)}x, in-process Wasm (d)/(h) ${(d.rps / h.rps).toFixed(2)}x req/s (aim: within 5%)`,
   );
   console.log(
     `fast path / slow path (b)/(f): ${(b.rps / f.rps).toFixed(2)}x req/s, ${b.cpuUsPerReq !== undefined && f.cpuUsPerReq !== undefined ? (b.cpuUsPerReq / f.cpuUsPerReq).toFixed(2) : '-'}x CPU per request`,

@@ -306,8 +306,11 @@ class Exchange implements UpstreamUser {
   /** The upstream connection sent more than its answer, or was left mid-message: not to be reused. */
   private spoiled = false;
   private closeClient = false;
+  /** The upstream is paused because the client reads slower than it sends: its silence is not its own. */
+  private waitingForClient = false;
   private readonly onClientDrain = () => {
     this.conn.active = true;
+    this.waitingForClient = false;
     this.upstream?.socket.resume();
   };
 
@@ -377,7 +380,7 @@ class Exchange implements UpstreamUser {
     if (this.phase === HEAD && this.upstream !== undefined) {
       if (now - this.sentAt > options.upstreamHeadersTimeoutMs) this.timedOut();
     } else if (this.phase === BODY) {
-      if (this.upstreamActive) {
+      if (this.upstreamActive || this.waitingForClient) {
         this.upstreamActive = false;
         this.upstreamSince = now;
       } else if (now - this.upstreamSince > options.upstreamBodyTimeoutMs) {
@@ -513,7 +516,10 @@ class Exchange implements UpstreamUser {
     if (n < chunk.length) this.spoiled = true;
     if (n > 0) {
       this.responseBytes += n;
+      // Bytes on their way to the client count as the connection's activity, as Node's socket timeout has it.
+      this.conn.active = true;
       if (!this.conn.out.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        this.waitingForClient = true;
         this.upstream!.socket.pause();
         this.conn.out.once('drain', this.onClientDrain);
       }
