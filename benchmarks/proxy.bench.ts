@@ -116,16 +116,6 @@ async function main(): Promise<void> {
   ]);
   const upstreamUrl = `http://${upstream.info.address}`;
 
-  writeFileSync(
-    `${dir}routes.json`,
-    JSON.stringify({
-      version: 1,
-      routes: [{ match: 'GET /hello', endpoint: 'hello' }],
-      endpoints: {
-        hello: { module: `${root}build/endpoints/hello.wasm`, targets: [{ kind: 'local', weight: 1 }] },
-      },
-    }),
-  );
   // Roam's processes as deployed: the JavaScript build, with the sidecar's V8 flags (proxy/node-flags.ts).
   const proxyArgs = [
     node,
@@ -138,9 +128,8 @@ async function main(): Promise<void> {
     '127.0.0.1:0',
     '--upstream',
     upstreamUrl,
-    '--routes',
-    `${dir}routes.json`,
   ];
+  // Passthrough only: no route, no endpoint placed.
   const proxy = await startPinned(0, proxyArgs, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
   const proxyUrl = `http://${proxy.info.address}`;
   const naive = await startPinned(0, [
@@ -159,11 +148,8 @@ async function main(): Promise<void> {
   });
   const slowUrl = `http://${slow.info.address}`;
   // And as a developer runs it: from source (.ts, Node's type stripping) with Node's default V8 flags.
-  const source = await startPinned(
-    0,
-    [node, `${root}bin/roam.ts`, ...proxyArgs.slice(proxyArgs.indexOf('proxy'))],
-    { OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-  );
+  const fromSource = (args: string[]) => [node, `${root}bin/roam.ts`, ...args.slice(args.indexOf('proxy'))];
+  const source = await startPinned(0, fromSource(proxyArgs), { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
   const sourceUrl = `http://${source.info.address}`;
   // The five examples placed in the sidecar, with the stores they use.
   writeFileSync(
@@ -185,16 +171,16 @@ async function main(): Promise<void> {
       ),
     }),
   );
-  const placed = await startPinned(
-    0,
-    [
-      ...proxyArgs.slice(0, -1),
-      `${dir}routes-examples.json`,
-      ...['carts', 'orders', 'catalog', 'seq'].flatMap((store) => ['--store', `${store}=memory`]),
-    ],
-    { OTEL_EXPORTER_OTLP_ENDPOINT: '' },
-  );
+  const placedArgs = [
+    ...proxyArgs,
+    '--routes',
+    `${dir}routes-examples.json`,
+    ...['carts', 'orders', 'catalog', 'seq'].flatMap((store) => ['--store', `${store}=memory`]),
+  ];
+  const placed = await startPinned(0, placedArgs, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
   const placedUrl = `http://${placed.info.address}`;
+  const sourcePlaced = await startPinned(0, fromSource(placedArgs), { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
+  const sourcePlacedUrl = `http://${sourcePlaced.info.address}`;
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = rssMb(proxy.child.pid!);
   const idlePlacedRss = rssMb(placed.child.pid!);
@@ -252,7 +238,8 @@ http {
     `${slowUrl}${path}`,
     `${sourceUrl}${path}`,
     `${placedUrl}${path}`,
-    `${proxyUrl}/hello?name=bench`,
+    `${placedUrl}/hello?name=bench`,
+    `${sourcePlacedUrl}/hello?name=bench`,
     `${tracedUrl}${path}`,
   ])
     warm(url);
@@ -277,8 +264,8 @@ http {
     ['(e) naive undici forwarder', `${naiveUrl}${path}`, naive.child.pid],
     ['(f) roam proxy, slow path only (--fast-path off)', `${slowUrl}${path}`, slow.child.pid],
     ['(g) (b) from source, default V8 flags', `${sourceUrl}${path}`, source.child.pid],
-    ['(d) roam proxy -> in-process Wasm', `${proxyUrl}/hello?name=bench`, proxy.child.pid],
-    ['(h) (d) from source, default V8 flags', `${sourceUrl}/hello?name=bench`, source.child.pid],
+    ['(d) roam proxy -> in-process Wasm', `${placedUrl}/hello?name=bench`, placed.child.pid],
+    ['(h) (d) from source, default V8 flags', `${sourcePlacedUrl}/hello?name=bench`, sourcePlaced.child.pid],
     ['(b) with tracing on (OTLP)', `${tracedUrl}${path}`, traced.child.pid],
   );
   const runs = new Map<string, Run[]>(setups.map(([name]) => [name, []]));
