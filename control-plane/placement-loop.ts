@@ -3,9 +3,10 @@
 // threshold, an endpoint that moved waits out a cool-down, and a round moves at most a few endpoints, biggest
 // gain first. Every decision is kept with its inputs and predicted gain, and later the gain measured once
 // the move settled, so a person can see why an endpoint moved (`roam history`, GET /api/decisions).
-import { evaluate, type Placement, type PlacementProblem, type Prices, solve } from '../solver/index.ts';
+import { evaluate, type Placement, type PlacementProblem, type Prices } from '../solver/index.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { Layout, MigrationRecord } from './migration.ts';
+import { OffThreadSolver } from './off-thread-solver.ts';
 import {
   buildProblem,
   currentPlacement,
@@ -109,6 +110,8 @@ export class PlacementLoop {
   private previous: { placement: Placement; prices?: Prices } | undefined;
   private requested = false;
   private readonly unsubscribe: () => void;
+  /** Solves on a worker thread with a hard deadline: no solve holds this process's event loop. */
+  private readonly solver = new OffThreadSolver();
 
   constructor(cp: ControlPlane, inputs: LoopInputs, options: Partial<LoopOptions> = {}) {
     this.cp = cp;
@@ -125,6 +128,7 @@ export class PlacementLoop {
   close(): void {
     clearInterval(this.timer);
     this.unsubscribe();
+    void this.solver.close();
   }
 
   /** Re-plans now (a drift event, a host down); rounds never overlap. */
@@ -197,12 +201,21 @@ export class PlacementLoop {
       network: this.inputs.network(),
       moveCost: this.options.moveCost,
     });
-    const solution = await solve(problem, {
-      timeLimitMs: this.options.solveBudgetMs,
-      ...(this.previous && this.compatible(problem, this.previous.placement)
-        ? { previous: this.previous }
-        : {}),
-    });
+    const budgetMs = this.options.solveBudgetMs;
+    const answer = await this.solver.solve(
+      problem,
+      budgetMs,
+      this.previous && this.compatible(problem, this.previous.placement) ? this.previous : undefined,
+    );
+    if (answer.overrunMs !== undefined) {
+      this.cp.state.record('solve-overrun', null, {
+        budgetMs,
+        overrunMs: Math.round(answer.overrunMs),
+        answered: answer.solution !== undefined,
+      });
+    }
+    if (answer.solution === undefined) return noAnswer(problem, layouts);
+    const solution = answer.solution;
     this.previous = {
       placement: solution.placement,
       ...(solution.prices ? { prices: solution.prices } : {}),
@@ -348,4 +361,24 @@ function ownCost(p: PlacementProblem, current: Placement, base: number, i: numbe
     ),
   };
   return Math.max(0, base - evaluate(without, current).total);
+}
+
+/**
+ * The plan when a solve was stopped before it found any complete placement: no moves, and the objective of
+ * what runs now where every endpoint has a live replica (else nothing is claimed about it).
+ */
+function noAnswer(problem: PlacementProblem, layouts: Map<string, Layout>): PlanInternals {
+  const current = currentPlacement(problem, layouts);
+  const complete = problem.endpoints.every((e) => current[e.id] !== undefined);
+  const objective = complete ? evaluate(problem, current).total : 0;
+  return {
+    objective,
+    bound: 0,
+    gap: objective > 0 ? 1 : 0,
+    backend: 'none: stopped at its deadline before a placement',
+    solveMs: 0,
+    proposals: [],
+    problem,
+    current,
+  };
 }

@@ -17,5 +17,5 @@ export type {
   SolverStore,
   StoreAccess,
 } from './problem.ts';
-export { type SolveOptions, solve } from './solve.ts';
+export { type SolveOptions, solve, warmUp } from './solve.ts';
 export { type SyntheticOptions, syntheticProblem } from './synthetic.ts';

@@ -2,7 +2,7 @@
 // previous answer when there is one), runs the backend that fits the instance's size, and reports the best
 // placement with its cost recomputed from it, a proven lower bound, the gap and the time (docs/solver.md).
 // Pure apart from the clock, which the caller may inject.
-import { solveWithHighs } from './backends/highs.ts';
+import { loadHighs, solveWithHighs } from './backends/highs.ts';
 import { solveWithLpSolver } from './backends/lp-solver.ts';
 import type { BackendResult } from './backends/result.ts';
 import { lagrangianBound } from './bound.ts';
@@ -27,13 +27,20 @@ export interface SolveOptions {
   previous?: { placement: Placement; prices?: Prices };
   /** The clock, in ms (default performance.now). */
   now?: () => number;
+  /**
+   * Told each better complete placement as the search finds it, the greedy start's first: a caller that may
+   * have to stop the solve before it returns (control-plane/off-thread-solver.ts) keeps the latest.
+   */
+  onPlacement?: (placement: Placement) => void;
 }
 
 /**
  * MILP sizes (columns, see milpSize) up to which each exact backend is the default; past them the heuristic,
  * which reaches the LP relaxation's bound sooner than HiGHS solves the LP (measured in docs/solver.md).
+ * javascript-lp-solver is never chosen: it checks its time limit only between branches and its simplex can
+ * cycle, so it ran for minutes past a 1 s limit on some 10x4 and 16x4 instances HiGHS solves in 0.4 s.
  */
-export const AUTO_LIMITS = { lpSolver: 150, highs: 1000 };
+export const AUTO_LIMITS = { lpSolver: 0, highs: 1000 };
 
 /** The exact backends stop at this relative gap. */
 const MIP_GAP = 1e-6;
@@ -43,6 +50,11 @@ export function chooseBackend(x: Instance): Exclude<Backend, 'auto'> {
   if (size <= AUTO_LIMITS.lpSolver) return 'lp-solver';
   if (size <= AUTO_LIMITS.highs) return 'highs';
   return 'heuristic';
+}
+
+/** Loads what a first solve would otherwise load on its clock (HiGHS's WebAssembly build). */
+export async function warmUp(): Promise<void> {
+  await loadHighs().catch(() => {});
 }
 
 export async function solve(p: PlacementProblem, options: SolveOptions = {}): Promise<Solution> {
@@ -67,9 +79,17 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   const first = greedy(x, start);
   const fallback = feasible(first) ?? feasible(greedy(x, start, true));
   let best: State | undefined = fallback;
+  let offered = Number.POSITIVE_INFINITY;
+  const offer = () => {
+    if (!options.onPlacement || !best || best.unplaced().length > 0 || best.total() >= offered) return;
+    offered = best.total();
+    options.onPlacement(toPlacement(x, best));
+  };
+  offer();
   const stuck = first.unplaced();
   const exact = backend === 'lp-solver' || backend === 'highs';
   if (best && options.previous) improve(best, now, at(0.5));
+  offer();
   let bound = Number.NEGATIVE_INFINITY;
   let prices: Prices | undefined;
   let optimal = false;
@@ -95,6 +115,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     }
     if (fallback && now() < searchUntil) improve(fallback, now, searchUntil);
     best = cheaper(best, fallback);
+    offer();
   };
 
   if (exact) {
@@ -115,6 +136,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     if (r.status === 'infeasible')
       throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x)));
     if (r.values) best = cheaper(best, round(x, m, r.values));
+    offer();
     if (r.bound !== undefined) bound = Math.max(bound, r.bound * (1 - MIP_GAP) - 1e-9);
     optimal = r.status === 'optimal';
     if (!optimal) notes.push(`${backend} stopped at its time limit without proving optimality`);
@@ -132,6 +154,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       const rounded = round(x, m, r.values);
       if (feasible(rounded)) improve(rounded, now, searchEnd);
       best = cheaper(best, rounded);
+      offer();
     } else notes.push('the LP relaxation did not finish in time; the bound is the Lagrangian one');
   } else {
     // Heuristic: the Lagrangian bound (it stops early once settled), then local search from its placement.

@@ -1,0 +1,113 @@
+// Solves placement problems on a worker thread with a hard deadline, so no solve can hold the control plane's
+// event loop: its admin API, heartbeats and config pushes go on while the solver works. A solve still running
+// at its deadline (plus a grace of a tenth, at least 50 ms) is stopped by terminating its thread, and the best
+// placement it had posted stands as the answer, its cost recomputed here and its bound the trivial 0 (the gap
+// says how little is proven). A solve stopped before it posted any placement answers `undefined`: the caller
+// keeps what runs now.
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { errorFromCode } from '../core/errors.ts';
+import { moduleUrl } from '../core/paths.ts';
+import {
+  type Backend,
+  evaluate,
+  InfeasibleError,
+  type Placement,
+  type PlacementProblem,
+  type Prices,
+  type Solution,
+} from '../solver/index.ts';
+import type { SolveOutcome, SolveTask, WarmTask } from './solver-thread.ts';
+
+export interface OffThreadAnswer {
+  /** The solver's answer, or the best placement posted before the thread was stopped; none if none was. */
+  solution: Solution | undefined;
+  /** Set when the solve ran past its deadline and was stopped: by how much it was over when stopped. */
+  overrunMs?: number;
+}
+
+export class OffThreadSolver {
+  private readonly pool = new Piscina({
+    filename: moduleUrl('control-plane/solver-thread.ts').href,
+    // One thread, started now and kept: loading the solver and HiGHS is not paid within a solve's deadline.
+    minThreads: 1,
+    maxThreads: 1,
+    idleTimeout: Number.POSITIVE_INFINITY,
+  });
+  /** The thread has started and loaded the solver: a solve's deadline counts from after this. */
+  private readonly warm = this.pool.run({ warm: true } satisfies WarmTask).then(
+    () => {},
+    () => {},
+  );
+
+  /** Solves `problem` within `timeLimitMs`; throws what the solver threw (InfeasibleError, InvalidProblemError). */
+  async solve(
+    problem: PlacementProblem,
+    timeLimitMs: number,
+    previous?: { placement: Placement; prices?: Prices },
+    backend?: Backend,
+  ): Promise<OffThreadAnswer> {
+    await this.warm;
+    const started = performance.now();
+    const { port1, port2 } = new MessageChannel();
+    let latest: Placement | undefined;
+    port1.on('message', (placement: Placement) => {
+      latest = placement;
+    });
+    const abort = new AbortController();
+    const deadline = timeLimitMs + Math.max(50, timeLimitMs / 10);
+    const timer = setTimeout(() => abort.abort(), deadline);
+    const task: SolveTask = {
+      problem,
+      timeLimitMs,
+      port: port2,
+      ...(previous ? { previous } : {}),
+      ...(backend ? { backend } : {}),
+    };
+    try {
+      const outcome = (await this.pool.run(task, {
+        signal: abort.signal,
+        transferList: [port2],
+      })) as SolveOutcome;
+      if ('error' in outcome) {
+        const { code, message, reasons } = outcome.error;
+        throw code === 'ROAM_ERR_SOLVER_INFEASIBLE' && reasons
+          ? new InfeasibleError(reasons)
+          : errorFromCode(code, message);
+      }
+      return { solution: outcome.solution };
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+      // Placements posted just before the thread stopped may still be in flight on the port.
+      await new Promise((r) => setImmediate(r));
+      const overrunMs = performance.now() - started - timeLimitMs;
+      return {
+        solution: latest === undefined ? undefined : stopped(problem, latest, performance.now() - started),
+        overrunMs,
+      };
+    } finally {
+      clearTimeout(timer);
+      port1.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+/** A solution from a placement the stopped search had posted: nothing is proven about it. */
+function stopped(problem: PlacementProblem, placement: Placement, timeMs: number): Solution {
+  const cost = evaluate(problem, placement);
+  return {
+    placement,
+    objective: cost.total,
+    cost,
+    bound: 0,
+    gap: cost.total > 0 ? 1 : 0,
+    optimal: false,
+    timeMs,
+    backend: 'heuristic',
+    notes: ['stopped at its deadline; the best placement found so far stands'],
+  };
+}
