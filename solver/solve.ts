@@ -16,7 +16,7 @@ import { fromPlacement, toPlacement } from './placement.ts';
 import type { Backend, Placement, PlacementProblem, Prices, Solution } from './problem.ts';
 import { round } from './rounding.ts';
 import type { State } from './state.ts';
-import { validate } from './validate.ts';
+import { validate, validateOptions } from './validate.ts';
 
 export interface SolveOptions {
   /** Default 'auto': chosen by the MILP's size (docs/solver.md). */
@@ -60,6 +60,7 @@ export async function warmUp(): Promise<void> {
 export async function solve(p: PlacementProblem, options: SolveOptions = {}): Promise<Solution> {
   const now = options.now ?? (() => performance.now());
   const started = now();
+  validateOptions(options);
   const budget = options.timeLimitMs ?? 1000;
   const at = (share: number) => started + budget * share;
   validate(p);
@@ -162,18 +163,39 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   }
   if (best) improve(best, now, searchEnd);
 
+  if (!best && !exact) {
+    // The search packed no placement, which proves nothing: an exact check decides before anyone is told
+    // "infeasible". HiGHS looks for any placement (gap 1: the first it finds) in what is left of the budget.
+    const m = formulate(x, true);
+    const r = await runBackend('highs', () =>
+      solveWithHighs(m, { relax: false, timeLimitMs: Math.max(1, at(1) - now()), gap: 1 }),
+    );
+    if (r.status === 'infeasible')
+      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x)));
+    const found = r.values ? feasible(round(x, m, r.values)) : undefined;
+    if (found) {
+      notes.push(`${backend} packed no placement; an exact check (HiGHS) found this one`);
+      improve(found, now, Math.max(now(), searchEnd));
+      best = found;
+    }
+  }
   if (!best) throw new InfeasibleError(obstacles(x, stuck));
   const placement = toPlacement(x, best);
   const cost = evaluate(p, placement);
   const objective = cost.total;
-  bound = Math.min(Math.max(bound, 0), objective);
+  // Validated inputs keep every term finite (docs/solver.md, ranges); this is the promise made to callers.
+  if (!Number.isFinite(objective))
+    throw new SolverBackendError(`the placement's objective is not a finite number (${objective})`);
+  bound = Math.min(Math.max(Number.isFinite(bound) ? bound : 0, 0), objective);
+  const gap = objective > 0 ? (objective - bound) / objective : 0;
   return {
     placement,
     objective,
     cost,
     bound,
-    gap: objective > 0 ? (objective - bound) / objective : 0,
-    optimal,
+    gap,
+    // Proven optimal only if the reported gap says so too.
+    optimal: optimal && gap <= MIP_GAP * 2,
     timeMs: now() - started,
     backend,
     notes,

@@ -15,3 +15,14 @@ export function lpSolverCycles(): PlacementProblem {
   });
   return p;
 }
+
+/**
+ * 16 endpoints x 4 hosts (seed 2, utilisation 0.9), host memory at 1.5x the average need: the heuristic and
+ * the LP relaxation's rounding pack no placement, though one exists (HiGHS finds the optimum).
+ */
+export function searchPacksNothing(): PlacementProblem {
+  const p = syntheticProblem({ endpoints: 16, hosts: 4, seed: 2, utilisation: 0.9 });
+  const need = p.endpoints.reduce((sum, e) => sum + e.memoryMib, 0) / p.hosts.length;
+  for (const h of p.hosts) h.memoryMib = Math.round(need * 1.5);
+  return p;
+}
