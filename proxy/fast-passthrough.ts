@@ -194,6 +194,13 @@ class Connection {
 
   private handOver(): void {
     const { socket } = this;
+    // A client that already ended its side cannot have its bytes read again by Node's server (a stream takes
+    // nothing back after its end): what it sent past the fast path's last answer goes unanswered.
+    if (socket.readableEnded) {
+      this.fp.forget(this);
+      socket.destroy();
+      return;
+    }
     socket.off('data', this.onData);
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
