@@ -132,7 +132,7 @@ class Connection {
   private readonly onData = (chunk: Buffer) => this.data(chunk);
   private readonly onEnd = () => this.clientEnded();
   private readonly onClose = () => this.clientClosed();
-  /** Bytes moved since the last sweep; `since` is when the connection was last seen quiet-free. */
+  /** Bytes moved since the last sweep; `since` is when a sweep last saw them move. */
   active = true;
   private since = performance.now();
   /** The client ended its side: finish the exchange in progress, take no other. */
