@@ -227,6 +227,13 @@ export class Dashboard {
   handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
     if (req.method !== 'GET') return false;
     const path = url.pathname;
+    // Browsers ask for an icon at the root on their own, with no token: no icon, rather than a 401 in the
+    // console (the page also declares none, so most never ask).
+    if (path === '/favicon.ico') {
+      res.writeHead(204, { 'cache-control': 'max-age=86400' });
+      res.end();
+      return true;
+    }
     if (path !== '/dashboard' && !path.startsWith('/dashboard/') && path !== '/api/events') return false;
     const secret = this.cp.state.secret();
     const token = url.searchParams.get('token');

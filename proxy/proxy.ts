@@ -417,11 +417,11 @@ export class SidecarProxy {
       'url.scheme': 'http',
       'network.protocol.version': req.httpVersion,
       'roam.route_version': table.version,
-      ...(route ? { 'http.route': route.source } : {}),
+      ...(route ? { 'http.route': route.template } : {}),
       ...(name ? { 'roam.endpoint': name } : {}),
     };
     const { span, ctx } = startServerSpan(
-      route ? `${method} ${route.source}` : method,
+      route ? `${method} ${route.template}` : method,
       req.headers,
       attributes,
     );
@@ -442,7 +442,7 @@ export class SidecarProxy {
       recordServerDuration((performance.now() - start) / 1000, {
         'http.request.method': method,
         'http.response.status_code': status,
-        ...(route ? { 'http.route': route.source } : {}),
+        ...(route ? { 'http.route': route.template } : {}),
         ...(name ? { 'roam.endpoint': name } : {}),
       });
     }

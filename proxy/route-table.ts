@@ -40,7 +40,10 @@ export interface Route {
   endpoint: string;
   timeoutMs: number;
   retries: number;
+  /** The route as written ("GET /checkout/{user}"). */
   source: string;
+  /** Its path template ("/checkout/{user}"): OpenTelemetry's `http.route`, which never carries the method. */
+  template: string;
 }
 
 export interface Target {
@@ -98,6 +101,7 @@ function compileRoute(spec: RouteSpec, index: number): Route {
     timeoutMs,
     retries,
     source: spec.match,
+    template: path,
   };
 }
 

@@ -283,6 +283,10 @@ describe.runIf(needs('chromium', existsSync(CHROMIUM), 'apt-get install chromium
       const missing = await request(`${cp.url}/dashboard/nope.js`, { headers: { cookie: session } });
       expect(missing.statusCode).toBe(404);
       await missing.body.dump();
+      // The icon a browser asks for on its own, without a token, is no error either (issue 18).
+      const icon = await request(`${cp.url}/favicon.ico`);
+      expect(icon.statusCode).toBe(204);
+      await icon.body.dump();
       // The cookie opens the dashboard's routes only: the rest of the admin API still wants the bearer token.
       const status = await request(`${cp.url}/api/status`, { headers: { cookie: session } });
       expect(status.statusCode).toBe(401);
@@ -290,6 +294,11 @@ describe.runIf(needs('chromium', existsSync(CHROMIUM), 'apt-get install chromium
     });
 
     it('shows hosts by tier and placements, and follows a migration live', async () => {
+      // Every request the page makes is answered: no 401 for a favicon in the browser's console (issue 18).
+      const refused: string[] = [];
+      page.on('response', (r) => {
+        if (r.status() >= 400) refused.push(`${r.status()} ${r.url()}`);
+      });
       await page.goto(`${cp.url}/dashboard?token=${adminToken}`);
       expect(new URL(page.url()).search).toBe('');
       const text = (selector: string) => page.locator(selector).innerText();
@@ -313,6 +322,7 @@ describe.runIf(needs('chromium', existsSync(CHROMIUM), 'apt-get install chromium
       const moved = await admin('POST', '/api/migrate', { endpoint: 'hello', to: 'e1' });
       expect(moved.status).toBe(202);
       const id = moved.json.migration.id as number;
+      expect(refused).toEqual([]);
       await page.locator(`[data-migration="${id}"][data-outcome="done"]`).waitFor({ timeout: 30_000 });
       await cell('placement', /^e1$/).waitFor({ timeout: 10_000 });
       await migrationDone(id);
