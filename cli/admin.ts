@@ -161,10 +161,11 @@ function command(
 export const deployCommand = command(
   'deploy',
   'upload a module and roll it out as a new version of an endpoint',
-  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]... [--pin-tier T] [--forbid-tier T]... [--require CAP]...',
+  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]... [--take-route] [--pin-tier T] [--forbid-tier T]... [--require CAP]...',
   {
     endpoint: { type: 'string' },
     route: { type: 'string', multiple: true },
+    'take-route': { type: 'boolean' },
     'pin-tier': { type: 'string' },
     'forbid-tier': { type: 'string', multiple: true },
     require: { type: 'string', multiple: true },
@@ -184,6 +185,7 @@ export const deployCommand = command(
       endpoint: values.endpoint,
       digest,
       ...(routes ? { routes } : {}),
+      ...(values['take-route'] ? { takeRoute: true } : {}),
     });
     print(values, out, () => [
       { endpoint: out.endpoint, version: out.version, digest, placement: out.placement },

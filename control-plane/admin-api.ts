@@ -127,7 +127,11 @@ export class AdminApi {
             if (routes !== undefined && !Array.isArray(routes))
               throw new InvalidArgumentError('"routes" must be a list');
             const policy = body.policy === undefined ? undefined : policyOf(body.policy);
-            const result = cp.deploy(str(body, 'endpoint'), str(body, 'digest'), routes, policy);
+            if (body.takeRoute !== undefined && typeof body.takeRoute !== 'boolean')
+              throw new InvalidArgumentError('"takeRoute" must be true or false');
+            const result = cp.deploy(str(body, 'endpoint'), str(body, 'digest'), routes, policy, {
+              takeRoute: body.takeRoute === true,
+            });
             return sendJson(res, 200, {
               endpoint: body.endpoint,
               ...result,

@@ -296,6 +296,7 @@ export class ControlPlane {
     digest: string,
     routes: RouteSpec[] | undefined,
     policy?: EndpointPolicy,
+    options: { takeRoute?: boolean } = {},
   ): { version: number } {
     if (routes) {
       // Validate the routes as a proxy would, so a bad route is refused here and never reaches a proxy.
@@ -304,6 +305,7 @@ export class ControlPlane {
         routes: routes.map((r) => ({ ...r, endpoint })),
         endpoints: { [endpoint]: { targets: [{ kind: 'upstream', weight: 1 }] } },
       });
+      this.claimRoutes(endpoint, digest, routes, options.takeRoute === true);
     }
     const existing = this.state.endpoint(endpoint);
     const effective = policy ?? existing?.policy ?? {};
@@ -325,6 +327,45 @@ export class ControlPlane {
     if (changed) this.state.record('deploy', endpoint, { version, digest, placement, policy: effective });
     this.publish();
     return { version };
+  }
+
+  /**
+   * A route another endpoint serves is not taken silently: refused (409, naming its owner) unless the
+   * operator says so, and then it leaves its owner (a new version of it, without the route) and the move is
+   * in the history.
+   */
+  private claimRoutes(endpoint: string, digest: string, routes: RouteSpec[], take: boolean): void {
+    const key = (r: RouteSpec) =>
+      `${r.match
+        .trim()
+        .split(/\s+/)
+        .map((p, i) => (i === 0 ? p.toUpperCase() : p))
+        .join(' ')}|${r.host?.toLowerCase() ?? ''}`;
+    const wanted = new Set(routes.map(key));
+    const owners = this.state
+      .endpoints()
+      .filter((e) => e.name !== endpoint)
+      .map((e) => ({ owner: e, taken: e.routes.filter((r) => wanted.has(key(r))) }))
+      .filter((o) => o.taken.length > 0);
+    if (owners.length === 0) return;
+    if (!take) {
+      const { owner, taken } = owners[0]!;
+      throw new ConflictError(
+        `route "${taken[0]!.match}" belongs to endpoint "${owner.name}": deploy with --take-route (API: "takeRoute": true) to move it to "${endpoint}"`,
+        { endpoint },
+      );
+    }
+    if (!this.state.modules.has(digest)) throw new NotFoundError(`module ${digest} has not been uploaded`);
+    for (const { owner, taken } of owners) {
+      const kept = owner.routes.filter((r) => !wanted.has(key(r)));
+      this.state.deploy(owner.name, owner.digest, kept, undefined);
+      for (const r of taken)
+        this.state.record('route-taken', endpoint, {
+          route: r.match,
+          host: r.host ?? null,
+          from: owner.name,
+        });
+    }
   }
 
   rollback(endpoint: string, to: number | undefined): { version: number; digest: string } {
