@@ -70,7 +70,9 @@ export async function startScript(
 ): Promise<RoamProcess> {
   const child = spawn(process.execPath, [...node, script, ...args], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // An IPC channel the child watches (cli/lifecycle.ts): it closes when this process dies in any way, and
+    // the child then stops, so a killed `roam up` leaves no mesh behind.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let err = '';
   child.stderr!.on('data', (d) => {

@@ -89,5 +89,13 @@ if (import.meta.main) {
     );
   });
   process.once('SIGTERM', () => server.close());
+  // Started by `roam up` (an IPC channel to it): stop when it is gone, however it went.
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', () => {
+      server.close();
+      server.closeAllConnections();
+    });
+  }
   process.once('SIGINT', () => server.close());
 }
