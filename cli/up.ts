@@ -11,6 +11,7 @@ import { DEFAULT_TOPOLOGY_FILE } from '../relay/index.ts';
 import { type Command, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 import { type Mesh, startMesh } from './local-mesh.ts';
+import { claimDataDir } from './mesh-lock.ts';
 
 const usage = `Usage: roam up [options]
 
@@ -59,6 +60,7 @@ export const upCommand: Command = {
       );
     const topologyFile = values.topology ?? DEFAULT_TOPOLOGY_FILE;
     const dataDir = resolve(values['data-dir'] ?? '.roam');
+    const release = claimDataDir(dataDir);
     // Aborted on Ctrl-C (or a crash loop): ends the mesh's start if it is still starting, and the traffic.
     const shutdown = new AbortController();
     let trafficDone: Promise<void> = Promise.resolve();
@@ -69,6 +71,7 @@ export const upCommand: Command = {
         shutdown.abort();
         await trafficDone;
         await mesh?.stop('SIGTERM');
+        release();
       })());
     const stopped = onShutdown(stop);
     try {

@@ -8,7 +8,7 @@ const mcpu = (v: number) => `${v.toFixed(0)} mCPU`;
 const listed = (names: string[]) =>
   names.length > 8 ? `${names.slice(0, 8).join(', ')} and ${names.length - 8} more` : names.join(', ');
 
-export function obstacles(x: Instance, stuck: number[] = []): string[] {
+export function obstacles(x: Instance, stuck: number[] = [], proven = false): string[] {
   const p = x.problem;
   const reasons: string[] = [];
   const hostsOf = Array.from({ length: x.E }, (_, e) =>
@@ -93,9 +93,13 @@ export function obstacles(x: Instance, stuck: number[] = []): string[] {
 
   if (reasons.length === 0 && stuck.length > 0) {
     const names = [...new Set(stuck.map((a) => p.endpoints[x.agentEndpoint[a]!]!.id))];
+    // Proven (an exact backend found no placement at all): more time would not help.
     reasons.push(
-      `no packing was found for ${listed(names)}: each fits somewhere and total capacity ` +
-        'suffices, but not all at once within the time limit (raise timeLimitMs, free capacity, or relax policy)',
+      proven
+        ? `no placement exists for ${listed(names)}: each fits somewhere and total capacity suffices, but an ` +
+            'exact search (HiGHS) proved they cannot all fit at once (free capacity, or relax policy)'
+        : `no packing was found for ${listed(names)}: each fits somewhere and total capacity ` +
+            'suffices, but not all at once within the time limit (raise timeLimitMs, free capacity, or relax policy)',
     );
   }
   return reasons;

@@ -135,7 +135,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
           }),
     );
     if (r.status === 'infeasible')
-      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x)));
+      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x), true));
     if (r.values) best = cheaper(best, round(x, m, r.values));
     offer();
     if (r.bound !== undefined) bound = Math.max(bound, r.bound * (1 - MIP_GAP) - 1e-9);
@@ -149,7 +149,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       solveWithHighs(m, { relax: true, timeLimitMs: Math.max(1, at(0.8) - now()), gap: MIP_GAP }),
     );
     if (r.status === 'infeasible')
-      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x)));
+      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x), true));
     if (r.values && r.bound !== undefined) {
       bound = Math.max(bound, r.bound - 1e-9 * Math.abs(r.bound));
       const rounded = round(x, m, r.values);
@@ -171,7 +171,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       solveWithHighs(m, { relax: false, timeLimitMs: Math.max(1, at(1) - now()), gap: 1 }),
     );
     if (r.status === 'infeasible')
-      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x)));
+      throw new InfeasibleError(obstacles(x, stuck.length > 0 ? stuck : allAgents(x), true));
     const found = r.values ? feasible(round(x, m, r.values)) : undefined;
     if (found) {
       notes.push(`${backend} packed no placement; an exact check (HiGHS) found this one`);
