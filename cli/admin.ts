@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
+  ConflictError,
   errorFromCode,
   type RoamError,
   UnauthorizedError,
@@ -210,9 +211,9 @@ export const rollbackCommand = command(
 
 export const migrateCommand = command(
   'migrate',
-  'move an endpoint to another host (make before break)',
-  'NAME --to HOST',
-  { to: { type: 'string', multiple: true } },
+  'move an endpoint to another host (make before break); waits for the outcome',
+  'NAME --to HOST [--to HOST]... [--no-wait]',
+  { to: { type: 'string', multiple: true }, 'no-wait': { type: 'boolean' } },
   async (values, [name]) => {
     const to = values.to as string[] | undefined;
     if (!name || !to) throw new UsageError('migrate needs NAME --to HOST');
@@ -221,11 +222,56 @@ export const migrateCommand = command(
       placement: string[];
       migration: { id: number; step: string };
     };
-    print(values, out, () => [
-      { endpoint: out.endpoint, to: out.placement, migration: out.migration.id, step: out.migration.step },
-    ]);
+    if (values['no-wait']) {
+      print(values, out, () => [
+        { endpoint: out.endpoint, to: out.placement, migration: out.migration.id, step: out.migration.step },
+      ]);
+      return;
+    }
+    await followMigration(values, name, out.migration.id);
   },
 );
+
+interface MigrationView {
+  id: number;
+  steps: { step: string; atMs: number }[];
+  outcome?: 'done' | 'rolled-back';
+  why?: string;
+  timings: Record<string, number>;
+}
+
+/**
+ * Prints each step of migration `id` as the control plane enters it, then its outcome; a move that was rolled
+ * back fails the command (exit 1) with the reason. Ctrl-C stops the waiting, not the move.
+ */
+async function followMigration(values: Common, endpoint: string, id: number): Promise<void> {
+  let shown = 0;
+  if (!values.json) console.log(`migration ${id} of ${endpoint}:`);
+  for (;;) {
+    const list = (await api(values, 'GET', '/api/migrations')) as {
+      active: MigrationView[];
+      recent: MigrationView[];
+    };
+    const m = list.active.find((x) => x.id === id) ?? list.recent.find((x) => x.id === id);
+    if (m) {
+      if (!values.json)
+        for (const s of m.steps.slice(shown))
+          console.log(`  ${(s.atMs / 1000).toFixed(2).padStart(7)} s  ${s.step}`);
+      shown = m.steps.length;
+      if (m.outcome === 'done') {
+        print(values, m, () => [{ endpoint, migration: id, outcome: 'done', ms: m.timings.done ?? '' }]);
+        return;
+      }
+      if (m.outcome === 'rolled-back') {
+        if (values.json) console.log(JSON.stringify(m, null, 2));
+        throw new ConflictError(`the move of ${endpoint} was rolled back: ${m.why ?? 'no reason recorded'}`, {
+          endpoint,
+        });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 type LayoutRow = { hosts: string[]; weights?: Record<string, Record<string, number>> };
 const layout = (l: LayoutRow) => l.hosts.join(',') || '-';

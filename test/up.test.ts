@@ -2,12 +2,17 @@
 // sidecar of every site, the legacy service passes through, crossing sites pays the emulated distance, a
 // process that dies is restarted where it was (test/up-supervision.test.ts has the rules), and Ctrl-C stops
 // every process.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ROOT } from '../core/paths.ts';
 import { type RoamProcess, startRoam, stopAll } from './support/processes.ts';
+
+const execFileAsync = promisify(execFile);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'roam-up-'));
 let mesh: RoamProcess;
@@ -164,6 +169,34 @@ describe('roam up', () => {
     expect(endpoints.map((e) => e.name).sort()).toEqual(['cart', 'checkout', 'hello', 'pricing', 'resize']);
     expect((await get(`${proxies.cluster}/hello?name=roam`)).status).toBe(200);
   }, 60_000);
+
+  it('roam migrate waits for the move, printing each step and the outcome (issue 18, point 3)', async () => {
+    type Endpoints = { endpoints: { name: string; placement: string[] }[] };
+    const placementOfHello = async () =>
+      ((await admin('/api/endpoints')) as Endpoints).endpoints.find((e) => e.name === 'hello')!.placement;
+    const from = await placementOfHello();
+    const to = ['cluster-host', 'edge-host', 'device-host'].find((h) => !from.includes(h))!;
+    const dashboard = new URL(mesh.info.dashboard as string);
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/roam.ts'),
+        'migrate',
+        'hello',
+        '--to',
+        to,
+        '--control-plane',
+        dashboard.origin,
+        '--token',
+        dashboard.searchParams.get('token')!,
+      ],
+      { timeout: 90_000 },
+    );
+    expect(stdout).toMatch(/^migration \d+ of hello:/);
+    expect(stdout).toMatch(/ s {2}prepare\n/);
+    expect(stdout).toMatch(/\bdone\b/);
+    expect(await placementOfHello()).toEqual([to]);
+  }, 120_000);
 
   it('stops every process on Ctrl-C, restarted ones included, and restarts none of them', async () => {
     const running = Object.values(currentPids()).map((pid) => ({ pid, command: commandLine(pid) }));
