@@ -174,28 +174,37 @@ describe('roam up', () => {
     type Endpoints = { endpoints: { name: string; placement: string[] }[] };
     const placementOfHello = async () =>
       ((await admin('/api/endpoints')) as Endpoints).endpoints.find((e) => e.name === 'hello')!.placement;
-    const from = await placementOfHello();
-    const to = ['cluster-host', 'edge-host', 'device-host'].find((h) => !from.includes(h))!;
     const dashboard = new URL(mesh.info.dashboard as string);
-    const { stdout } = await execFileAsync(
-      process.execPath,
-      [
-        join(ROOT, 'bin/roam.ts'),
-        'migrate',
-        'hello',
-        '--to',
-        to,
-        '--control-plane',
-        dashboard.origin,
-        '--token',
-        dashboard.searchParams.get('token')!,
-      ],
-      { timeout: 90_000 },
-    );
+    const cli = (...args: string[]) =>
+      execFileAsync(
+        process.execPath,
+        [
+          join(ROOT, 'bin/roam.ts'),
+          ...args,
+          '--control-plane',
+          dashboard.origin,
+          '--token',
+          dashboard.searchParams.get('token')!,
+        ],
+        { timeout: 90_000 },
+      );
+    // The placement loop keeps its hands off hello meanwhile, and a move it had started is let finish first.
+    await cli('pause', 'hello');
+    await until('no move of hello in progress', async () => {
+      const { active } = (await admin('/api/migrations')) as { active: { endpoint: string }[] };
+      return active.some((m) => m.endpoint === 'hello') ? undefined : true;
+    });
+    const from = await placementOfHello();
+    // Any node hello is not on now (hosts first; a proxy's embedded host runs endpoints too).
+    const { nodes } = (await admin('/api/hosts')) as { nodes: { id: string; kind: string }[] };
+    const candidates = nodes.filter((n) => !from.includes(n.id));
+    const to = (candidates.find((n) => n.kind === 'host') ?? candidates[0])!.id;
+    const { stdout } = await cli('migrate', 'hello', '--to', to);
     expect(stdout).toMatch(/^migration \d+ of hello:/);
     expect(stdout).toMatch(/ s {2}prepare\n/);
     expect(stdout).toMatch(/\bdone\b/);
     expect(await placementOfHello()).toEqual([to]);
+    await cli('resume', 'hello');
   }, 120_000);
 
   it('stops every process on Ctrl-C, restarted ones included, and restarts none of them', async () => {
