@@ -9,7 +9,9 @@ import { OffThreadSolver } from '../control-plane/off-thread-solver.ts';
 import { DEFAULT_LOOP_OPTIONS } from '../control-plane/placement-loop.ts';
 import {
   type Backend,
+  type Placement,
   type PlacementProblem,
+  type Prices,
   type Solution,
   solve,
   syntheticProblem,
@@ -98,20 +100,23 @@ async function inProcess(
     const solution = await solve(problem, {
       backend,
       timeLimitMs: budgetMs,
-      ...(previous
-        ? {
-            previous: {
-              placement: previous.placement,
-              ...(previous.prices ? { prices: previous.prices } : {}),
-            },
-          }
-        : {}),
+      ...(previous ? { previous: warmStart(previous) } : {}),
     });
     return { seed, solution, timeMs: solution.timeMs, wallMs: performance.now() - t0, stopped: false };
   } catch (err) {
-    const ms = performance.now() - t0;
-    return { seed, timeMs: ms, wallMs: ms, stopped: false, error: String((err as Error).message ?? err) };
+    return failed(seed, t0, err);
   }
+}
+
+/** What a re-solve takes from the previous answer, as the placement loop passes it. */
+function warmStart(previous: Solution): { placement: Placement; prices?: Prices } {
+  return { placement: previous.placement, ...(previous.prices ? { prices: previous.prices } : {}) };
+}
+
+/** A run whose solve threw. */
+function failed(seed: number, t0: number, err: unknown): Run {
+  const ms = performance.now() - t0;
+  return { seed, timeMs: ms, wallMs: ms, stopped: false, error: String((err as Error).message ?? err) };
 }
 
 async function onThread(
@@ -127,9 +132,7 @@ async function onThread(
     const answer = await thread.solve(
       problem,
       budgetMs,
-      previous
-        ? { placement: previous.placement, ...(previous.prices ? { prices: previous.prices } : {}) }
-        : undefined,
+      previous ? warmStart(previous) : undefined,
       backend === 'auto' ? undefined : backend,
     );
     const wallMs = performance.now() - t0;
@@ -144,8 +147,7 @@ async function onThread(
       ...(answer.solution ? {} : { error: 'stopped at its deadline before posting any placement' }),
     };
   } catch (err) {
-    const ms = performance.now() - t0;
-    return { seed, timeMs: ms, wallMs: ms, stopped: false, error: String((err as Error).message ?? err) };
+    return failed(seed, t0, err);
   }
 }
 
