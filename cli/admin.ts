@@ -11,7 +11,7 @@ import {
   UnreachableError,
   UpstreamError,
 } from '../core/errors.ts';
-import { type Command, integerFlag, parse, UsageError } from './args.ts';
+import { type Command, durationFlag, integerFlag, parse, UsageError } from './args.ts';
 import { DEFAULT_DATA_DIR } from './control-plane.ts';
 
 const COMMON = {
@@ -141,8 +141,17 @@ function command(
   args: string,
   options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>,
   run: (values: Record<string, unknown> & Common, positionals: string[]) => Promise<void>,
+  /** The command's own options (listed above those every admin command takes) and what else to know. */
+  help: { flags?: string; about?: string } = {},
 ): Command {
-  const usage = `Usage: roam ${name} ${args}\n\nOptions:\n${COMMON_HELP}`;
+  const usage = [
+    `Usage: roam ${name} ${args}`,
+    ...(help.about ? ['', help.about] : []),
+    '',
+    'Options:',
+    ...(help.flags ? [help.flags] : []),
+    COMMON_HELP,
+  ].join('\n');
   return {
     name,
     summary,
@@ -211,31 +220,70 @@ export const rollbackCommand = command(
 
 export const migrateCommand = command(
   'migrate',
-  'move an endpoint to another host (make before break); waits for the outcome',
-  'NAME --to HOST [--to HOST]... [--no-wait]',
-  { to: { type: 'string', multiple: true }, 'no-wait': { type: 'boolean' } },
+  'move an endpoint to another host (make before break), pin it there, and wait for the outcome',
+  'NAME --to HOST [--to HOST]... [--pin-for DURATION] [--force] [--no-wait]',
+  {
+    to: { type: 'string', multiple: true },
+    wait: { type: 'boolean' },
+    'no-wait': { type: 'boolean' },
+    force: { type: 'boolean' },
+    'pin-for': { type: 'string' },
+  },
   async (values, [name]) => {
     const to = values.to as string[] | undefined;
     if (!name || !to) throw new UsageError('migrate needs NAME --to HOST');
-    const out = (await api(values, 'POST', '/api/migrate', { endpoint: name, to })) as {
+    if (values.wait && values['no-wait']) throw new UsageError('migrate takes --wait or --no-wait, not both');
+    const pinForMs = durationFlag('--pin-for', values['pin-for'] as string | undefined);
+    const out = (await api(values, 'POST', '/api/migrate', {
+      endpoint: name,
+      to,
+      ...(values.force ? { force: true } : {}),
+      ...(pinForMs !== undefined ? { pinForMs } : {}),
+    })) as {
       endpoint: string;
       placement: string[];
       migration: { id: number; step: string };
+      pin: { until?: string } | null;
     };
     if (values['no-wait']) {
       print(values, out, () => [
-        { endpoint: out.endpoint, to: out.placement, migration: out.migration.id, step: out.migration.step },
+        {
+          endpoint: out.endpoint,
+          to: out.placement,
+          migration: out.migration.id,
+          step: out.migration.step,
+          pinned: pinned(out.pin),
+        },
       ]);
       return;
     }
-    await followMigration(values, name, out.migration.id);
+    await followMigration(values, name, out.migration.id, out.pin);
+  },
+  {
+    flags: `  --to HOST             a host or proxy id to run NAME on (repeat it for replicas)
+  --pin-for DURATION    how long the placement loop leaves NAME where you put it: 90s, 30m, 2h, 1d
+                        (default: until \`roam resume NAME\`)
+  --force               skip the verify step's regression check (a target that dies or a step that times
+                        out still rolls the move back)
+  --wait                wait for the outcome, printing each step as the control plane enters it (default)
+  --no-wait             return as soon as the move has started`,
+    about: `Your move wins over one the placement loop has in flight: the loop's move ends as "superseded" and yours starts
+from where the endpoint safely runs. NAME stays pinned, even if the move rolls back, until the pin expires or
+\`roam resume NAME\`; \`roam endpoints\` shows pins. A move that rolls back exits 1 with the reason and the
+figures that caused it.`,
   },
 );
+
+/** How a pin reads in a table: until when it holds, or until `roam resume`. */
+function pinned(pin: { until?: string } | null | undefined): string {
+  if (!pin) return '';
+  return pin.until ? `until ${pin.until}` : 'until resumed';
+}
 
 interface MigrationView {
   id: number;
   steps: { step: string; atMs: number }[];
-  outcome?: 'done' | 'rolled-back';
+  outcome?: 'done' | 'rolled-back' | 'superseded';
   why?: string;
   timings: Record<string, number>;
 }
@@ -244,7 +292,15 @@ interface MigrationView {
  * Prints each step of migration `id` as the control plane enters it, then its outcome; a move that was rolled
  * back fails the command (exit 1) with the reason. Ctrl-C stops the waiting, not the move.
  */
-async function followMigration(values: Common, endpoint: string, id: number): Promise<void> {
+async function followMigration(
+  values: Common,
+  endpoint: string,
+  id: number,
+  pin: { until?: string } | null,
+): Promise<void> {
+  const release = pin
+    ? `${endpoint} is pinned ${pinned(pin)}: \`roam resume ${endpoint}\` hands it back to the placement loop`
+    : '';
   let shown = 0;
   if (!values.json) console.log(`migration ${id} of ${endpoint}:`);
   for (;;) {
@@ -260,13 +316,17 @@ async function followMigration(values: Common, endpoint: string, id: number): Pr
       shown = m.steps.length;
       if (m.outcome === 'done') {
         print(values, m, () => [{ endpoint, migration: id, outcome: 'done', ms: m.timings.done ?? '' }]);
+        if (!values.json && release) console.log(release);
         return;
       }
-      if (m.outcome === 'rolled-back') {
+      if (m.outcome === 'rolled-back' || m.outcome === 'superseded') {
         if (values.json) console.log(JSON.stringify(m, null, 2));
-        throw new ConflictError(`the move of ${endpoint} was rolled back: ${m.why ?? 'no reason recorded'}`, {
-          endpoint,
-        });
+        const what = m.outcome === 'rolled-back' ? 'rolled back' : 'superseded';
+        throw new ConflictError(
+          `the move of ${endpoint} was ${what}: ${m.why ?? 'no reason recorded'}` +
+            (release ? `; it stays where it was. ${release}` : ''),
+          { endpoint },
+        );
       }
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -310,13 +370,19 @@ function loopCommand(name: 'pause' | 'resume', summary: string): Command {
       ...(endpoint ? { endpoint } : {}),
     })) as {
       paused: { all: boolean; endpoints: string[] };
+      pins: Record<string, unknown>;
     };
-    print(values, out, () => [{ all: out.paused.all, endpoints: out.paused.endpoints }]);
+    print(values, out, () => [
+      { all: out.paused.all, paused: out.paused.endpoints, pinned: Object.keys(out.pins) },
+    ]);
   });
 }
 
 export const pauseCommand = loopCommand('pause', 'stop the placement loop moving one endpoint, or any');
-export const resumeCommand = loopCommand('resume', 'let the placement loop move an endpoint (or all) again');
+export const resumeCommand = loopCommand(
+  'resume',
+  'let the placement loop move an endpoint again (lifting its pause and its pin), or all endpoints',
+);
 
 type NodeRow = {
   id: string;
@@ -364,6 +430,7 @@ export const endpointsCommand = command(
         digest: string;
         routes: { match: string }[];
         placement: string[];
+        pin: { until?: string } | null;
       }[];
     };
     print(values, out, () =>
@@ -373,6 +440,7 @@ export const endpointsCommand = command(
         digest: `${e.digest.slice(0, 19)}…`,
         routes: e.routes.map((r) => r.match),
         placement: e.placement,
+        pinned: pinned(e.pin),
       })),
     );
   },

@@ -21,6 +21,18 @@ export function integerFlag(flag: string, value: string | undefined, min = 1): n
   return n;
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration flag such as `90s`, `30m`, `2h` or `1d` (ms, s, m, h, d), in milliseconds. */
+export function durationFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  const ms = m ? Math.round(Number(m[1]) * UNIT_MS[m[2]!]!) : Number.NaN;
+  if (!(ms > 0 && Number.isSafeInteger(ms)))
+    throw new UsageError(`${flag} expects a duration such as 90s, 30m, 2h or 1d, got "${value}"`);
+  return ms;
+}
+
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
   options: T,

@@ -150,8 +150,23 @@ export class AdminApi {
             const to = Array.isArray(body.to) ? (body.to as unknown[]) : [str(body, 'to')];
             if (!to.every((h): h is string => typeof h === 'string' && h !== ''))
               throw new InvalidArgumentError('"to" must be a host id or a list of host ids');
-            const m = cp.migrate(str(body, 'endpoint'), to, shiftPolicy(body.shift));
-            return sendJson(res, 202, { endpoint: body.endpoint, placement: to, migration: m });
+            if (body.force !== undefined && typeof body.force !== 'boolean')
+              throw new InvalidArgumentError('"force" must be true or false');
+            const pinForMs = body.pinForMs;
+            if (pinForMs !== undefined && !(Number.isSafeInteger(pinForMs) && (pinForMs as number) > 0))
+              throw new InvalidArgumentError('"pinForMs" must be a positive whole number of milliseconds');
+            const shift = shiftPolicy(body.shift);
+            const m = cp.migrate(str(body, 'endpoint'), to, {
+              ...(shift ? { shift } : {}),
+              ...(body.force === true ? { force: true } : {}),
+              ...(pinForMs !== undefined ? { pinForMs: pinForMs as number } : {}),
+            });
+            return sendJson(res, 202, {
+              endpoint: body.endpoint,
+              placement: to,
+              migration: m,
+              pin: cp.pins.of(body.endpoint as string) ?? null,
+            });
           }
           case 'GET /api/plan':
             if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
@@ -162,7 +177,7 @@ export class AdminApi {
             });
           case 'GET /api/loop':
             if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
-            return sendJson(res, 200, { paused: loop.paused(), options: loop.options });
+            return sendJson(res, 200, { paused: loop.paused(), pins: cp.pins.all(), options: loop.options });
           case 'POST /api/loop': {
             if (!loop) throw new NotFoundError('the placement loop is not running on this control plane');
             const body = await json(req);
@@ -173,7 +188,7 @@ export class AdminApi {
             else if (body.action === 'resume') loop.resume(endpoint);
             else if (body.action === 'run') await loop.trigger('manual');
             else throw new InvalidArgumentError('"action" must be pause, resume or run');
-            return sendJson(res, 200, { paused: loop.paused() });
+            return sendJson(res, 200, { paused: loop.paused(), pins: cp.pins.all() });
           }
           case 'GET /api/migrations':
             return sendJson(res, 200, {
@@ -182,14 +197,17 @@ export class AdminApi {
             });
           case 'GET /api/status':
             return sendJson(res, 200, { nodes: cp.status() });
-          case 'GET /api/endpoints':
+          case 'GET /api/endpoints': {
+            const pins = cp.pins.all();
             return sendJson(res, 200, {
               endpoints: cp.state.endpoints().map((e) => ({
                 ...e,
                 versions: cp.state.versions(e.name),
                 placement: cp.placementOf(e.name),
+                pin: pins[e.name] ?? null,
               })),
             });
+          }
           case 'GET /api/hosts':
             return sendJson(res, 200, { nodes: cp.state.nodes() });
           case 'GET /api/history':

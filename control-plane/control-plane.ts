@@ -12,10 +12,20 @@ import {
   Migrations,
   type ShiftPolicy,
 } from './migration.ts';
+import { Pins } from './pins.ts';
 import { observeReplicas } from './placement-inputs.ts';
 import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
 import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
+
+/** How an operator's move goes (`roam migrate`). */
+export interface ManualMove {
+  shift?: ShiftPolicy;
+  /** Skip the verify step's regression check. */
+  force?: boolean;
+  /** How long the pin holds; absent: until `roam resume NAME`. */
+  pinForMs?: number;
+}
 
 export interface NodeLoad {
   inFlight: number;
@@ -57,10 +67,13 @@ export class ControlPlane {
   /** The load each node reported in its last heartbeat (kept in memory: it is stale after a restart anyway). */
   private readonly load = new Map<string, NodeLoad>();
   readonly migrations: Migrations;
+  /** Endpoints operators moved by hand, which the placement loop leaves alone. */
+  readonly pins: Pins;
   private readonly stepListeners = new Set<(m: MigrationRecord) => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.state = new State(options.dataDir);
+    this.pins = new Pins(this.state);
     this.profiles = new ProfileStore({
       ...options.profiles,
       node: (id) => {
@@ -375,8 +388,12 @@ export class ControlPlane {
     return { version: ep.version, digest: ep.digest };
   }
 
-  /** Moves `endpoint` to run on `to` (host or proxy ids) through a live migration; returns at once. */
-  migrate(endpoint: string, to: string[], shift?: ShiftPolicy): MigrationRecord {
+  /**
+   * An operator's move of `endpoint` to `to` (host or proxy ids) through a live migration; returns at once. It
+   * wins over a loop move in flight and pins the endpoint (for `pinForMs`, or until released) so the loop
+   * leaves it where the operator put it. `force` skips the verify step's regression check.
+   */
+  migrate(endpoint: string, to: string[], how: ManualMove = {}): MigrationRecord {
     if (!this.state.endpoint(endpoint))
       throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
     if (to.length === 0) throw new InvalidArgumentError('a migration needs at least one target');
@@ -390,7 +407,13 @@ export class ControlPlane {
         throw new ConflictError(`cannot place "${endpoint}" on ${id}: it is down`, { endpoint });
     }
     const layout: Layout = { hosts: [...new Set(to)] };
-    return this.migrations.start(endpoint, layout, { reason: 'manual', ...(shift ? { shift } : {}) });
+    const m = this.migrations.start(endpoint, layout, {
+      reason: 'manual',
+      ...(how.shift ? { shift: how.shift } : {}),
+      ...(how.force ? { force: true } : {}),
+    });
+    this.pins.set(endpoint, m.id, how.pinForMs);
+    return m;
   }
 
   placementOf(endpoint: string): string[] {

@@ -5,6 +5,7 @@
 // (they unload) -> done. A target that dies, a step that times out or a regression rolls back: the old weights
 // return, then the new replicas go. Each step only sets the desired placement and weights; snapshot.ts keeps
 // the make-before-break order, so a move cut anywhere ends fully on the new layout or fully on the old one.
+// An operator's move wins over the placement loop's: a manual start supersedes a loop move in flight.
 import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { NodeRecord, State, Weights } from './state.ts';
 
@@ -24,7 +25,8 @@ export type MigrationStep =
   | 'retire'
   | 'done'
   | 'rollback'
-  | 'rolled-back';
+  | 'rolled-back'
+  | 'superseded';
 
 export interface ShiftPolicy {
   /** Fractions of traffic on the new layout, in order; [1] is an instant shift. */
@@ -51,6 +53,13 @@ export interface MigrationRecord {
   decisionId?: number;
   from: Layout;
   to: Layout;
+  /**
+   * Replicas a superseded move had started that are in neither layout: they stay placed (as standbys, weight
+   * 0) until this move drains or rolls back, so no proxy loses a replica a request may be on.
+   */
+  held?: string[];
+  /** The operator said --force: no rollback on a regression (a dead target or a timeout still rolls back). */
+  force?: boolean;
   step: MigrationStep;
   shiftIndex: number;
   shift: ShiftPolicy;
@@ -62,8 +71,16 @@ export interface MigrationRecord {
   timings: Record<string, number>;
   /** Every step as it was entered, for status and history. */
   steps: { step: MigrationStep; atMs: number }[];
-  outcome?: 'done' | 'rolled-back';
+  outcome?: 'done' | 'rolled-back' | 'superseded';
   why?: string;
+}
+
+export interface StartReason {
+  /** manual, loop or host-down; a manual move supersedes a loop move in flight. */
+  reason: string;
+  decisionId?: number;
+  shift?: ShiftPolicy;
+  force?: boolean;
 }
 
 export interface MigrationOptions {
@@ -152,27 +169,31 @@ export class Migrations {
     return [...this.active.values()];
   }
 
-  /** Starts moving `endpoint` from where it runs now to `to`. */
-  start(
-    endpoint: string,
-    to: Layout,
-    why: { reason: string; decisionId?: number; shift?: ShiftPolicy },
-  ): MigrationRecord {
+  /**
+   * Starts moving `endpoint` from where it runs now to `to`. A manual move supersedes a loop move in flight;
+   * any other move in flight makes this one a conflict.
+   */
+  start(endpoint: string, to: Layout, why: StartReason): MigrationRecord {
     const state = this.host.state;
     if (!state.endpoint(endpoint))
       throw new NotFoundError(`endpoint "${endpoint}" does not exist`, { endpoint });
     const busy = this.active.get(endpoint);
-    if (busy)
+    if (busy && !(why.reason === 'manual' && busy.reason === 'loop'))
       throw new ConflictError(
-        `endpoint "${endpoint}" is already moving (migration ${busy.id}, step ${busy.step})`,
-        {
-          endpoint,
-        },
+        `endpoint "${endpoint}" is already moving (migration ${busy.id}, ${busy.reason}, step ${busy.step}); ` +
+          'wait for it (roam migrate waits by default) or move it again once it is done',
+        { endpoint },
       );
     const now = Date.now();
-    const from: Layout = { hosts: state.placements(endpoint).map((p) => p.nodeId) };
-    const w = state.weights(endpoint);
-    if (w) from.weights = w;
+    let from: Layout;
+    let held: string[] = [];
+    if (busy) ({ from, held } = this.supersede(busy));
+    else {
+      from = { hosts: state.placements(endpoint).map((p) => p.nodeId) };
+      const w = state.weights(endpoint);
+      if (w) from.weights = w;
+    }
+    held = held.filter((h) => !from.hosts.includes(h) && !to.hosts.includes(h));
     const m: MigrationRecord = {
       id: 0,
       endpoint,
@@ -180,6 +201,8 @@ export class Migrations {
       ...(why.decisionId !== undefined ? { decisionId: why.decisionId } : {}),
       from,
       to,
+      ...(held.length > 0 ? { held } : {}),
+      ...(why.force ? { force: true } : {}),
       step: 'prepare',
       shiftIndex: 0,
       shift: why.shift ?? this.options.shift,
@@ -191,10 +214,32 @@ export class Migrations {
     };
     state.saveMigration(m, true);
     this.active.set(endpoint, m);
-    state.record('migration-start', endpoint, { migration: m.id, reason: m.reason, from, to });
+    state.record('migration-start', endpoint, {
+      migration: m.id,
+      reason: m.reason,
+      from,
+      to,
+      ...(busy ? { supersedes: busy.id } : {}),
+      ...(m.force ? { force: true } : {}),
+    });
     this.enter(m, 'prepare');
     this.tick();
     return m;
+  }
+
+  /**
+   * Ends loop move `busy` so an operator's move can start at once, and says where that move starts from. Up to
+   * its drain the old replicas are warm and carry the safe side, so the new move starts from the old layout and
+   * holds the superseded move's new replicas until it drains; from the drain on, the loop's layout is in force
+   * and the new move starts from it.
+   */
+  private supersede(busy: MigrationRecord): { from: Layout; held: string[] } {
+    const beforeDrain = busy.step !== 'drain' && busy.step !== 'retire';
+    const from = beforeDrain ? busy.from : busy.to;
+    const held = beforeDrain ? [...busy.to.hosts, ...(busy.held ?? [])] : [];
+    busy.why = 'superseded by a manual move';
+    this.finish(busy, 'superseded');
+    return { from, held };
   }
 
   /** Advances every active migration as far as the current state allows. */
@@ -212,7 +257,7 @@ export class Migrations {
     const now = Date.now();
     const nodes = new Map(state.nodes().map((n) => [n.id, n]));
     const newHosts = m.to.hosts.filter((h) => !m.from.hosts.includes(h));
-    const oldHosts = m.from.hosts.filter((h) => !m.to.hosts.includes(h));
+    const oldHosts = [...m.from.hosts, ...(m.held ?? [])].filter((h) => !m.to.hosts.includes(h));
     const deadTarget = newHosts.find((h) => nodes.get(h)?.status !== 'up');
     const inStep = now - m.stepAt;
     const rollbackable =
@@ -296,9 +341,10 @@ export class Migrations {
    * Why the new replicas regressed, or undefined if they did not: they fail noticeably more often than the old
    * ones did (an error rate over 1% and over twice the old one), or are clearly slower: a median over twice
    * the old one plus 25 ms, or a p99 over three times the old one plus 100 ms (tails alone are noisy on a busy
-   * machine). Needs 50 requests.
+   * machine). Needs 50 requests; a forced move skips the check.
    */
   private regression(m: MigrationRecord): string | undefined {
+    if (m.force) return undefined;
     const o = this.observed(m);
     if (!o || o.now.requests < 50) return undefined;
     const rate = o.now.errors / o.now.requests;
@@ -318,7 +364,7 @@ export class Migrations {
   /** Enters `step`: sets the placement and weights it wants, publishes, and notes what to wait for. */
   private enter(m: MigrationRecord, step: MigrationStep): boolean {
     const state = this.host.state;
-    const union = [...new Set([...m.from.hosts, ...m.to.hosts])];
+    const union = [...new Set([...m.from.hosts, ...m.to.hosts, ...(m.held ?? [])])];
     m.step = step;
     m.stepAt = Date.now();
     m.steps.push({ step, atMs: m.stepAt - m.startedAt });
@@ -365,7 +411,7 @@ export class Migrations {
     return this.enter(m, 'rollback');
   }
 
-  private finish(m: MigrationRecord, outcome: 'done' | 'rolled-back'): boolean {
+  private finish(m: MigrationRecord, outcome: 'done' | 'rolled-back' | 'superseded'): boolean {
     const state = this.host.state;
     if (outcome === 'rolled-back') this.setLayout(m.endpoint, m.from.hosts, m.from.weights);
     m.step = outcome;

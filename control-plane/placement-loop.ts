@@ -67,7 +67,7 @@ export interface Decision {
   predictedGain: number;
   /** What the solver saw for this endpoint. */
   inputs: ObservedEndpoint | null;
-  status: 'moving' | 'done' | 'rolled-back' | 'failed';
+  status: 'moving' | 'done' | 'rolled-back' | 'superseded' | 'failed';
   migration?: number;
   why?: string;
   /** Mean request latency before and after the move (ms), and their difference. */
@@ -83,8 +83,8 @@ export interface Proposal {
   to: Layout;
   predictedGain: number;
   /**
-   * 'move', or why not: below threshold, cooling down, paused, manual placement, moving already, not measured
-   * on a host yet, round full.
+   * 'move', or why not: pinned by the operator, paused, not measured on a host yet, manual placement, moving
+   * already, cooling down, gain below threshold, round full.
    */
   verdict: string;
 }
@@ -163,10 +163,14 @@ export class PlacementLoop {
     this.cp.state.record('loop-pause', endpoint ?? null, {});
   }
 
+  /** Lets the loop move `endpoint` again (its pause and its operator's pin both go), or lifts the pause on all. */
   resume(endpoint?: string): void {
     const p = this.paused();
     if (endpoint === undefined) p.all = false;
-    else p.endpoints = p.endpoints.filter((e) => e !== endpoint);
+    else {
+      p.endpoints = p.endpoints.filter((e) => e !== endpoint);
+      this.cp.pins.release(endpoint);
+    }
     this.cp.state.setSetting('loop-paused', p);
     this.cp.state.record('loop-resume', endpoint ?? null, {});
   }
@@ -226,6 +230,7 @@ export class PlacementLoop {
     const base = evaluate(problem, current).total;
     const paused = this.paused();
     const now = Date.now();
+    const pins = this.cp.pins.all(now);
     const lastMove = new Map<string, number>();
     for (const d of state.decisions<Decision>(undefined, 500)) {
       const t = Date.parse(d.at);
@@ -246,7 +251,9 @@ export class PlacementLoop {
       let verdict = 'move';
       const policy = state.endpoint(e.id)?.policy ?? {};
       const measured = observed.get(e.id)?.measuredOnHosts !== false;
-      if (paused.all || paused.endpoints.includes(e.id)) verdict = 'paused';
+      const pin = pins[e.id];
+      if (pin) verdict = `pinned by the operator${pin.until ? ` until ${pin.until}` : ''}`;
+      else if (paused.all || paused.endpoints.includes(e.id)) verdict = 'paused';
       else if (!broken && !measured) verdict = 'not measured on a host yet';
       else if (policy.manual) verdict = 'manual placement';
       else if (this.cp.migrations.inFlight(e.id)) verdict = 'moving already';
@@ -288,11 +295,13 @@ export class PlacementLoop {
     this.measureSettled();
     if (this.inputs.isLeader && !this.inputs.isLeader()) return [];
     if (this.cp.state.endpoints().length === 0) return [];
+    this.cp.pins.sweep();
     const plan = await this.planInternals();
     const observed = this.inputs.observed();
     const decisions: Decision[] = [];
     for (const p of plan.proposals) {
-      if (p.verdict !== 'move') continue;
+      // An operator may have moved it while the solver ran: their move wins.
+      if (p.verdict !== 'move' || this.cp.pins.of(p.endpoint)) continue;
       const policy = this.cp.state.endpoint(p.endpoint)?.policy ?? {};
       const nodes = new Map(this.cp.state.nodes().map((n) => [n.id, n]));
       if (p.to.hosts.some((h) => !nodes.has(h) || policyViolation(policy, nodes.get(h)!))) continue;
@@ -324,7 +333,11 @@ export class PlacementLoop {
   }
 
   private onMigrationStep(m: MigrationRecord): void {
-    if (m.decisionId === undefined || (m.step !== 'done' && m.step !== 'rolled-back')) return;
+    if (
+      m.decisionId === undefined ||
+      (m.step !== 'done' && m.step !== 'rolled-back' && m.step !== 'superseded')
+    )
+      return;
     const d = this.cp.state.decision<Decision>(m.decisionId);
     if (!d) return;
     d.status = m.step;

@@ -170,7 +170,7 @@ describe('roam up', () => {
     expect((await get(`${proxies.cluster}/hello?name=roam`)).status).toBe(200);
   }, 60_000);
 
-  it('roam migrate waits for the move, printing each step and the outcome (issue 18, point 3)', async () => {
+  it('roam migrate wins over the loop, waits for the move, printing each step and the outcome, and pins (issue 18, point 3)', async () => {
     type Endpoints = { endpoints: { name: string; placement: string[] }[] };
     const placementOfHello = async () =>
       ((await admin('/api/endpoints')) as Endpoints).endpoints.find((e) => e.name === 'hello')!.placement;
@@ -188,12 +188,7 @@ describe('roam up', () => {
         ],
         { timeout: 90_000 },
       );
-    // The placement loop keeps its hands off hello meanwhile, and a move it had started is let finish first.
-    await cli('pause', 'hello');
-    await until('no move of hello in progress', async () => {
-      const { active } = (await admin('/api/migrations')) as { active: { endpoint: string }[] };
-      return active.some((m) => m.endpoint === 'hello') ? undefined : true;
-    });
+    // No pause first: the operator's move wins over any move the placement loop has in flight.
     const from = await placementOfHello();
     // Any node hello is not on now (hosts first; a proxy's embedded host runs endpoints too).
     const { nodes } = (await admin('/api/hosts')) as { nodes: { id: string; kind: string }[] };
@@ -203,8 +198,11 @@ describe('roam up', () => {
     expect(stdout).toMatch(/^migration \d+ of hello:/);
     expect(stdout).toMatch(/ s {2}prepare\n/);
     expect(stdout).toMatch(/\bdone\b/);
+    expect(stdout).toMatch(/hello is pinned until resumed: `roam resume hello` hands it back/);
     expect(await placementOfHello()).toEqual([to]);
+    expect((await cli('endpoints')).stdout).toMatch(/\bhello\b.*\buntil resumed\b/);
     await cli('resume', 'hello');
+    expect((await cli('endpoints')).stdout).not.toMatch(/until resumed/);
   }, 120_000);
 
   it('stops every process on Ctrl-C, restarted ones included, and restarts none of them', async () => {

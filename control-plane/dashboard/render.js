@@ -162,12 +162,14 @@ function gain(m) {
   if (m.measuredGainMs !== null) return `measured gain ${ms(m.measuredGainMs)} per request (${predicted})`;
   if (!predicted) return m.reason === 'manual' ? 'manual move' : m.reason;
   if (m.outcome === 'done') return `${predicted}, measuring…`;
-  return m.outcome === 'rolled-back' ? `${predicted}, not realised` : predicted;
+  return m.outcome === 'rolled-back' || m.outcome === 'superseded' ? `${predicted}, not realised` : predicted;
 }
 
 function renderMigration(state, m, now) {
   const visited = new Set(m.steps.map((s) => s.step));
-  const track = m.outcome === 'rolled-back' || visited.has('rollback') ? m.steps.map((s) => s.step) : STEPS;
+  // A move that left the usual path (rolled back, or superseded by an operator's move) shows the steps it took.
+  const offPath = m.outcome === 'rolled-back' || m.outcome === 'superseded' || visited.has('rollback');
+  const track = offPath ? m.steps.map((s) => s.step) : STEPS;
   const done = m.outcome !== null;
   const elapsed = done ? m.timings.done : now - m.startedAt;
   return h(

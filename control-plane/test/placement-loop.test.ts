@@ -1,12 +1,18 @@
 // The placement loop on a real ControlPlane (state on SQLite, real migrations); only the nodes are stand-ins at
 // the gRPC edge: sessions that apply each snapshot at once and ACK it, hosts reporting ready what they were
 // assigned. Profiles and distances are given, so the test controls the workload.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ROOT } from '../../core/paths.ts';
 import { endpointModule } from '../../test/support/modules.ts';
+import { AdminApi } from '../admin-api.ts';
+import { adminToken } from '../auth.ts';
 import { ControlPlane } from '../control-plane.ts';
+import type { MigrationRecord, TargetObservation } from '../migration.ts';
 import { type Decision, PlacementLoop } from '../placement-loop.ts';
 import type { ObservedEndpoint, ObservedNetwork } from '../placement-problem.ts';
 import type { SnapshotMsg } from '../proto.ts';
@@ -166,5 +172,157 @@ describe('placement loop', () => {
     await settle();
     expect(new Set(cp.placementOf('hello'))).toEqual(new Set(['c1', 'p-dev']));
     loop.close();
+  });
+});
+
+describe('operator moves (issue 18, point 3)', () => {
+  const busyOn = (endpoint: string) => cp.migrations.inFlight(endpoint);
+  const historyOf = (action: string) => cp.state.history('hello').filter((h) => h.action === action);
+
+  it('wins over a loop move in flight, pins the endpoint, and the loop leaves it alone until resumed', async () => {
+    const observed = new Map([['hello', profile('hello', { device: 50 })]]);
+    const loop = new PlacementLoop(
+      cp,
+      { observed: () => observed, network: () => network, latencyMs: () => undefined },
+      { coolDownMs: 0 },
+    );
+    // The loop's move to the device holds in its first shift step (half the traffic moved).
+    cp.migrations.options.shift = { steps: [0.5, 1], holdMs: 60_000 };
+    const [d] = await loop.trigger('drift');
+    expect(d!.to.hosts).toEqual(['p-dev']);
+    for (let i = 0; i < 100 && busyOn('hello')?.step !== 'shift'; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(busyOn('hello')).toMatchObject({ reason: 'loop', step: 'shift' });
+    expect(cp.state.weights('hello')?.['*']).toMatchObject({ c1: 0.5, 'p-dev': 0.5 });
+
+    cp.migrations.options.shift = { steps: [1], holdMs: 0 };
+    const m = cp.migrate('hello', ['e1']);
+    // It starts from the layout that is safe (the warm old replica), holding the loop's new one until it drains.
+    expect(m).toMatchObject({ reason: 'manual', from: { hosts: ['c1'] }, held: ['p-dev'] });
+    expect(new Set(cp.placementOf('hello'))).toEqual(new Set(['c1', 'e1', 'p-dev']));
+    expect(cp.state.weights('hello')?.['*']).toEqual({ c1: 1 });
+    await settle();
+    expect(cp.placementOf('hello')).toEqual(['e1']);
+    expect(cp.state.decision<Decision>(d!.id)).toMatchObject({
+      status: 'superseded',
+      why: 'superseded by a manual move',
+    });
+    expect(historyOf('migration-start')[0]!.detail).toMatchObject({
+      reason: 'manual',
+      supersedes: d!.migration,
+    });
+
+    // Pinned: the loop still sees the device as better, and leaves hello where the operator put it.
+    expect(cp.pins.of('hello')).toMatchObject({ migration: m.id });
+    expect((await loop.plan()).proposals[0]!.verdict).toBe('pinned by the operator');
+    for (let i = 0; i < 5; i++) expect(await loop.trigger('period')).toEqual([]);
+    expect(cp.placementOf('hello')).toEqual(['e1']);
+
+    loop.resume('hello');
+    expect(cp.pins.of('hello')).toBeUndefined();
+    expect(historyOf('pin-released')).toHaveLength(1);
+    const [again] = await loop.trigger('period');
+    expect(again!.to.hosts).toEqual(['p-dev']);
+    await settle();
+    loop.close();
+  });
+
+  it('a pin lapses when the expiry the operator chose passes; a second manual move in flight is refused', async () => {
+    const observed = new Map([['hello', profile('hello', { device: 50 })]]);
+    const loop = new PlacementLoop(
+      cp,
+      { observed: () => observed, network: () => network, latencyMs: () => undefined },
+      { coolDownMs: 0 },
+    );
+    const m = cp.migrate('hello', ['e1'], { pinForMs: 3_600_000 });
+    expect(() => cp.migrate('hello', ['c1'])).toThrow(
+      expect.objectContaining({ status: 409, message: expect.stringMatching(/already moving.*manual/) }),
+    );
+    await settle();
+    expect(cp.pins.of('hello')).toMatchObject({ migration: m.id, until: expect.any(String) });
+    expect((await loop.plan()).proposals[0]!.verdict).toMatch(/^pinned by the operator until 20\d\d-/);
+    // An hour and a second later (only the clock is faked: timers and the solver's thread run as ever).
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3_601_000 });
+    try {
+      const [d] = await loop.trigger('period');
+      expect(d!.to.hosts).toEqual(['p-dev']);
+      expect(historyOf('pin-expired')).toHaveLength(1);
+      await settle();
+    } finally {
+      vi.useRealTimers();
+    }
+    loop.close();
+  });
+
+  describe('roam migrate against a regression', () => {
+    let api: AdminApi;
+    let url: string;
+    const run = promisify(execFile);
+    const migrate = (...args: string[]) =>
+      run(
+        process.execPath,
+        [
+          join(ROOT, 'bin/roam.ts'),
+          'migrate',
+          'hello',
+          '--to',
+          'e1',
+          ...args,
+          '--control-plane',
+          url,
+          '--token',
+          adminToken(cp.state.secret()),
+        ],
+        { timeout: 30_000 },
+      ).then(
+        (r) => ({ code: 0, ...r }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+
+    beforeEach(async () => {
+      // The new replica fails half its requests; the old one failed none.
+      const sick: TargetObservation = { requests: 200, errors: 100, p50Ms: 3, p99Ms: 9 };
+      const well: TargetObservation = { requests: 200, errors: 0, p50Ms: 2, p99Ms: 6 };
+      cp.migrations.options.observe = (_e, hosts) => (hosts.includes('e1') ? sick : well);
+      cp.migrations.options.verifyMs = 200;
+      api = new AdminApi(cp);
+      const addr = await api.listen(0, '127.0.0.1');
+      url = `http://127.0.0.1:${addr.port}`;
+    });
+
+    afterEach(() => api.close());
+
+    it('prints the rollback with its reason and figures, and exits 1', async () => {
+      const out = await migrate();
+      expect(out.code).toBe(1);
+      expect(out.stdout).toMatch(
+        /^migration \d+ of hello:\n(.*\n)*.* s {2}verify\n(.*\n)*.* s {2}rollback\n/,
+      );
+      expect(out.stderr).toMatch(
+        /the move of hello was rolled back: regression on the new target: 50\.0% errors, p50 3\.0 ms, p99 9\.0 ms against 0\.0% errors/,
+      );
+      expect(out.stderr).toMatch(/roam resume hello/);
+      expect(cp.placementOf('hello')).toEqual(['c1']);
+      expect(cp.pins.of('hello')).toBeDefined();
+    });
+
+    it('--force skips the regression check and the move completes', async () => {
+      const out = await migrate('--force', '--pin-for', '10m');
+      expect(out).toMatchObject({ code: 0 });
+      expect(out.stdout).toMatch(/\bdone\b/);
+      expect(out.stdout).toMatch(/hello is pinned until 20\d\d-.*roam resume hello/);
+      expect(cp.placementOf('hello')).toEqual(['e1']);
+      const started = cp.state.history('hello').find((h) => h.action === 'migration-start');
+      expect(started?.detail).toMatchObject({ force: true });
+      const done = cp.state.migrations<MigrationRecord>({ active: false })[0]!;
+      expect(done).toMatchObject({ outcome: 'done', force: true });
+    });
+
+    it('refuses a bad --pin-for with a usage error (exit 2) and moves nothing', async () => {
+      const out = await migrate('--pin-for', 'soon');
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(/--pin-for expects a duration such as 90s, 30m, 2h or 1d, got "soon"/);
+      expect(cp.migrations.list()).toEqual([]);
+    });
   });
 });
