@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   ROAM_ERR_INVALID_ARGUMENT: 400,
   ROAM_ERR_BAD_REQUEST: 400,
   ROAM_ERR_UNAUTHORIZED: 401,
+  ROAM_ERR_MESH_IDENTITY_REQUIRED: 403,
+  ROAM_ERR_FORBIDDEN: 403,
   ROAM_ERR_NOT_FOUND: 404,
   ROAM_ERR_CONFLICT: 409,
   ROAM_ERR_PAYLOAD_TOO_LARGE: 413,
@@ -76,6 +78,11 @@ function define(code: RoamErrorCode, name: string): RoamErrorClass {
 export const InvalidArgumentError = define('ROAM_ERR_INVALID_ARGUMENT', 'InvalidArgumentError');
 export const BadRequestError = define('ROAM_ERR_BAD_REQUEST', 'BadRequestError');
 export const UnauthorizedError = define('ROAM_ERR_UNAUTHORIZED', 'UnauthorizedError');
+export const MeshIdentityRequiredError = define(
+  'ROAM_ERR_MESH_IDENTITY_REQUIRED',
+  'MeshIdentityRequiredError',
+);
+export const ForbiddenError = define('ROAM_ERR_FORBIDDEN', 'ForbiddenError');
 export const NotFoundError = define('ROAM_ERR_NOT_FOUND', 'NotFoundError');
 export const ConflictError = define('ROAM_ERR_CONFLICT', 'ConflictError');
 export const PayloadTooLargeError = define('ROAM_ERR_PAYLOAD_TOO_LARGE', 'PayloadTooLargeError');

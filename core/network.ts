@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { buildConnector } from 'undici';
 import { InvalidArgumentError } from './errors.ts';
+import { type MeshIdentity, meshIdentity } from './mesh-identity.ts';
 import { undici } from './undici.ts';
 
 export const NETWORK_MAP_ENV = 'ROAM_NETWORK_MAP';
@@ -110,6 +111,30 @@ export function networkConnector(options: buildConnector.BuildOptions = {}): bui
     const defaultPort = opts.protocol === 'https:' ? 443 : 80;
     const to = resolveDestination(opts.hostname, opts.port ? Number(opts.port) : defaultPort);
     connect({ ...opts, hostname: to.hostname, port: String(to.port) }, callback);
+  };
+}
+
+/**
+ * `networkConnector` for hops to other mesh nodes (hosts, other proxies, data-store hosts, probes): while this
+ * process holds a mesh identity (core/mesh-identity.ts), every new connection is mutual TLS with it, the peer
+ * checked against the mesh CA and trust domain. Pools keep their http:// origins: whether a hop is encrypted is
+ * the mesh's to decide, per connection, so the first certificate and each rotation take effect on the next
+ * connection and none in flight is disturbed. Never for the application's own service (proxy/upstream.ts).
+ */
+export function meshConnector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
+  const plain = networkConnector(options);
+  let secure: buildConnector.connector | undefined;
+  let holder: MeshIdentity | undefined;
+  let generation = -1;
+  return (opts, callback) => {
+    const identity = meshIdentity();
+    if (!identity) return plain(opts, callback);
+    if (identity !== holder || identity.generation !== generation) {
+      secure = networkConnector({ ...options, ...identity.clientOptions() } as buildConnector.BuildOptions);
+      holder = identity;
+      generation = identity.generation;
+    }
+    secure!({ ...opts, protocol: 'https:', port: opts.port || '80' }, callback);
   };
 }
 

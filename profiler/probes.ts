@@ -6,7 +6,7 @@
 import type { Pool } from 'undici';
 import type { ProbeReportMsg } from '../control-plane/proto.ts';
 import { PROBE_PATH } from '../core/http.ts';
-import { networkConnector } from '../core/network.ts';
+import { meshConnector } from '../core/network.ts';
 import { undici } from '../core/undici.ts';
 
 export interface ProbeTarget {
@@ -149,7 +149,7 @@ export class NetworkProber {
       connections: 1,
       keepAliveTimeout: Math.max(60_000, this.intervalMs * 4),
       keepAliveMaxTimeout: Math.max(600_000, this.intervalMs * 8),
-      connect: networkConnector(),
+      connect: meshConnector(),
     });
   }
 

@@ -1,6 +1,7 @@
 // The inbound listener: one port for HTTP/1.1 and HTTP/2 cleartext (prior knowledge, as gRPC clients speak
-// it). The first bytes of a connection decide: the HTTP/2 preface goes to the HTTP/2 server, anything else to
-// the HTTP/1.1 server. Every socket has its errors handled from its first moment, and every phase of a
+// it), and mesh TLS from other nodes (core/mesh-tls.ts). The first bytes of a connection decide: a TLS
+// handshake is mesh traffic, the HTTP/2 preface goes to the HTTP/2 server, anything else to the HTTP/1.1
+// server. Every socket has its errors handled from its first moment, and every phase of a
 // connection is bounded (first byte, preface, head, whole request, idle), so no client can hold the proxy.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, {
@@ -12,6 +13,7 @@ import http2, {
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { answerClientError, rawReply } from '../core/http.ts';
+import { isMeshTls, MeshTlsAcceptor } from '../core/mesh-tls.ts';
 import type { FastPassthrough } from './fast-passthrough.ts';
 import { isHttp2 } from './request-target.ts';
 
@@ -108,8 +110,11 @@ export class Listener {
   private nextSessionAddress: string | undefined;
   /** Takes HTTP/1.1 connections first when set; what it declines reaches `h1` through toHttp1Server. */
   private fastPath: FastPassthrough | undefined;
+  /** Mesh TLS from other nodes, when this process holds a mesh identity. */
+  private readonly meshTls: MeshTlsAcceptor;
 
   constructor(options: ListenerOptions, onRequest: RequestHandler, onUpgrade: UpgradeHandler) {
+    this.meshTls = new MeshTlsAcceptor(options.headersTimeoutMs, (t) => this.toHttp1Server(t, undefined));
     this.h1 = http.createServer(
       {
         maxHeaderSize: options.maxHeaderSize,
@@ -199,7 +204,10 @@ export class Listener {
         socket.off('timeout', silent);
         socket.setTimeout(0);
         socket.pause();
-        if (h2) {
+        if (isMeshTls(head)) {
+          // Another mesh node (mutual TLS, HTTP/1.1 inside): the mesh paths, checked per request.
+          this.meshTls.accept(socket, head);
+        } else if (h2) {
           this.nextSessionAddress = socket.remoteAddress;
           this.h2.emit('connection', replaying(socket, head));
           this.nextSessionAddress = undefined;

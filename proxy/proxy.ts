@@ -18,8 +18,9 @@ import {
 } from '../core/errors.ts';
 import { Histogram } from '../core/histogram.ts';
 import { PROBE_PATH, rawReply } from '../core/http.ts';
+import { requireMeshPeer } from '../core/mesh-authz.ts';
 import { isValidName, nameFromPath } from '../core/names.ts';
-import { networkConnector } from '../core/network.ts';
+import { meshConnector } from '../core/network.ts';
 import { undici } from '../core/undici.ts';
 import type {
   CallContext,
@@ -125,6 +126,8 @@ export interface ProxyOptions {
   fastPath?: boolean;
 }
 
+/** What the mesh reserves for itself on every proxy: probes, endpoint calls, invocations between proxies. */
+export const RESERVED_PREFIX = '/.roam/';
 /** Calls from standalone hosts to endpoints by name arrive under this reserved prefix. */
 export const MESH_CALL_PREFIX = '/.roam/call/';
 /**
@@ -320,7 +323,7 @@ export class SidecarProxy {
       pool = new (undici().Pool)(origin, {
         connections: 64,
         keepAliveTimeout: 30_000,
-        connect: networkConnector(),
+        connect: meshConnector(),
       });
       this.hostPools.set(origin, pool);
     }
@@ -394,6 +397,9 @@ export class SidecarProxy {
     let route: Route | undefined;
     let name: string | undefined;
     let endpointPath = path;
+    // The mesh's own paths answer other mesh nodes only (with mTLS on; core/mesh-authz.ts).
+    if (path.startsWith(RESERVED_PREFIX))
+      requireMeshPeer(req as IncomingMessage, 'the reserved /.roam/ path');
     if (path === PROBE_PATH) {
       (res as ServerResponse).writeHead(204).end();
       return;

@@ -3,7 +3,7 @@
 // caller's trace context; a cancelled caller aborts the request, which cancels the callee where it runs.
 import type { Pool } from 'undici';
 import { NotFoundError, UpstreamError } from '../core/errors.ts';
-import { networkConnector } from '../core/network.ts';
+import { meshConnector } from '../core/network.ts';
 import { undici } from '../core/undici.ts';
 import type { EndpointResponse, HeaderList } from './abi.ts';
 import type { EndpointCaller } from './host-services.ts';
@@ -11,7 +11,7 @@ import type { EndpointCaller } from './host-services.ts';
 export function httpCaller(baseUrl: string): EndpointCaller & { close(): Promise<void> } {
   const url = new URL(baseUrl);
   const prefix = url.pathname === '/' ? '/invoke' : url.pathname.replace(/\/$/, '');
-  const pool = new (undici().Pool)(url.origin, { connections: 32, connect: networkConnector() });
+  const pool = new (undici().Pool)(url.origin, { connections: 32, connect: meshConnector() });
   const caller = async (
     name: string,
     req: Parameters<EndpointCaller>[1],

@@ -20,15 +20,9 @@ import {
   PayloadTooLargeError,
   UnauthorizedError,
 } from '../core/errors.ts';
-import {
-  answerClientError,
-  closeServer,
-  listenOn,
-  PROBE_PATH,
-  readBody,
-  sendError,
-  sendJson,
-} from '../core/http.ts';
+import { answerClientError, closeServer, PROBE_PATH, readBody, sendError, sendJson } from '../core/http.ts';
+import { requireMeshPeer } from '../core/mesh-authz.ts';
+import { MeshPort } from '../core/mesh-tls.ts';
 import { nameFromPath } from '../core/names.ts';
 import type { EndpointRequest, EndpointResponse, HeaderList } from './abi.ts';
 import type { ActivateOptions, WasmHost } from './host.ts';
@@ -121,6 +115,8 @@ function responseHeaders(endpoint: string, out: EndpointResponse): string[] {
 export class HostServer {
   readonly host: WasmHost;
   private readonly server: Server;
+  /** Where connections arrive: mesh TLS and plaintext on one port (core/mesh-tls.ts). */
+  private readonly port: MeshPort;
   private readonly options: HostServerOptions;
 
   constructor(host: WasmHost, options: HostServerOptions = {}) {
@@ -147,14 +143,15 @@ export class HostServer {
     // every check, so a refused one is answered without its body ever being sent.
     this.server.on('checkContinue', handle);
     this.server.on('clientError', answerClientError);
+    this.port = new MeshPort(this.server, headersTimeout);
   }
 
   listen(port: number, hostname = '127.0.0.1'): Promise<AddressInfo> {
-    return listenOn(this.server, port, hostname);
+    return this.port.listen(port, hostname);
   }
 
-  close(): Promise<void> {
-    return closeServer(this.server, true);
+  async close(): Promise<void> {
+    await Promise.all([this.port.close(), closeServer(this.server, true)]);
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -191,6 +188,10 @@ export class HostServer {
     const parts = path.split('/');
     const method = req.method ?? 'GET';
     const head = parts[1];
+    // With mTLS on, the host's API answers mesh identities only; health and metrics stay open to the probes
+    // and scrapers of the platform (kubelet, Prometheus), which hold no mesh certificate.
+    const open = method === 'GET' && (path === '/healthz' || path === '/metrics');
+    if (!open) requireMeshPeer(req, `host ${this.host.id}'s ${head === 'invoke' ? '/invoke' : 'API'}`);
 
     if (head === 'invoke' && parts.length >= 3) {
       const endpoint = nameFromPath(parts[2]!, 'endpoint');

@@ -2,7 +2,7 @@
 // keep-alive pool. Every operation pays the network round trip, which is what data locality measures.
 import type { Pool } from 'undici';
 import { StoreError } from '../../core/errors.ts';
-import { networkConnector } from '../../core/network.ts';
+import { meshConnector } from '../../core/network.ts';
 import { undici } from '../../core/undici.ts';
 import type { DataStore } from './store.ts';
 
@@ -20,7 +20,7 @@ export class RemoteStore implements DataStore {
     this.name = name;
     this.location = location;
     this.url = url;
-    this.pool = new (undici().Pool)(url, { connections: 16, pipelining: 1, connect: networkConnector() });
+    this.pool = new (undici().Pool)(url, { connections: 16, pipelining: 1, connect: meshConnector() });
     this.base = `/stores/${encodeURIComponent(name)}`;
     this.headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
   }
