@@ -9,6 +9,7 @@ import {
   type Placement,
   type PlacementProblem,
   type Prices,
+  routesFromPlacement,
   type Solution,
   solve,
   warmUp,
@@ -16,16 +17,26 @@ import {
 
 export interface SolveTask {
   problem: PlacementProblem;
+  /** The caller's budget, ms. */
   timeLimitMs: number;
+  /**
+   * When the caller's budget ends, in ms since the epoch (performance.timeOrigin + performance.now(), a clock
+   * both threads share): the solve gets what is left of the budget once the task has crossed to this thread.
+   */
+  deadline: number;
   backend?: Backend;
   previous?: { placement: Placement; prices?: Prices };
-  /** Better placements, posted as found. */
+  /** Better placements, posted as found (routes: see SolveOptions.onRoutes). */
   port: MessagePort;
 }
 
-/** What comes back: the solution, or the error the solver threw (its code survives the thread boundary). */
+/**
+ * What comes back: the solution (its placement as routes, which cross threads as one block; the caller has the
+ * problem to turn them back into a Placement), or the error the solver threw (its code survives the thread
+ * boundary).
+ */
 export type SolveOutcome =
-  | { solution: Solution }
+  | { solution: Omit<Solution, 'placement'>; routes: Int32Array }
   | { error: { code: string; message: string; reasons?: string[] } };
 
 /** Loads the solver's backends before any solve is timed. */
@@ -33,19 +44,24 @@ export interface WarmTask {
   warm: true;
 }
 
+/** Kept back from the budget for the answer's way back to the caller, ms. */
+const RETURN_MS = 2;
+
 export default async function run(task: SolveTask | WarmTask): Promise<SolveOutcome | undefined> {
   if ('warm' in task) {
     await warmUp();
     return undefined;
   }
   try {
+    const left = task.deadline - (performance.timeOrigin + performance.now()) - RETURN_MS;
     const solution = await solve(task.problem, {
-      timeLimitMs: task.timeLimitMs,
+      timeLimitMs: Math.min(task.timeLimitMs, Math.max(1, left)),
       ...(task.backend ? { backend: task.backend } : {}),
       ...(task.previous ? { previous: task.previous } : {}),
-      onPlacement: (placement) => task.port.postMessage(placement),
+      onRoutes: (routes) => task.port.postMessage(routes),
     });
-    return { solution };
+    const { placement, ...rest } = solution;
+    return { solution: rest, routes: routesFromPlacement(task.problem, placement) };
   } catch (err) {
     const e = err as Partial<RoamError> & { reasons?: string[] };
     return {

@@ -69,22 +69,37 @@ const shapeOf = (x: Instance, C: number) => `${x.A}:${x.P}:${x.H}:${x.Z}:${C}`;
 /** Most passes of exact price line searches between two MPLP sweeps (fewer once no price moves). */
 const PRICE_PASSES = 5;
 
+export interface BoundOptions {
+  /** Multipliers to start from (the previous solve's prices); used when the instance has the same shape. */
+  warm?: Prices;
+  maxIterations?: number;
+  /**
+   * The cost of the best placement known. With it the bound stops as soon as a round gains less than a
+   * twentieth of what is left between them: more rounds would barely move the gap (a warm re-solve's case).
+   */
+  incumbent?: number;
+}
+
+/**
+ * The best bound reached by `deadline`: the value at the starting multipliers (0, or `warm`) is the first
+ * iterate, so a bound is there even when no round fits in the time.
+ */
 export function lagrangianBound(
   x: Instance,
   now: () => number,
   deadline: number,
-  warm?: Prices,
-  maxIterations = 1000,
+  o: BoundOptions = {},
 ): BoundResult {
+  const { warm, maxIterations = 1000, incumbent } = o;
   const { A, Z, P } = x;
   const ZZ = Z * Z;
   const k = classesOf(x);
   const C = k.C;
   const shape = shapeOf(x, C);
   const reuse = warm?.shape === shape;
-  const lambda = Float64Array.from(reuse ? warm.cpu : new Array<number>(C).fill(0));
-  const mu = Float64Array.from(reuse ? warm.memory : new Array<number>(C).fill(0));
-  const phi = Float64Array.from(reuse ? warm.pairs : new Array<number>(P * 2 * Z).fill(0));
+  const lambda = reuse ? new Float64Array(warm.cpu) : new Float64Array(C);
+  const mu = reuse ? new Float64Array(warm.memory) : new Float64Array(C);
+  const phi = reuse ? new Float64Array(warm.pairs) : new Float64Array(P * 2 * Z);
   const share = Float64Array.from(x.agentEndpoint, (e) => 1 / x.agentsOf[e]!.length);
   const table = new Float64Array(P * ZZ);
   for (let p = 0; p < P; p++)
@@ -217,6 +232,30 @@ export function lagrangianBound(
       }
   };
 
+  /** Pair p's term at its least over the zones both its agents may use, at the current multipliers. */
+  const pairLeast = (p: number): number => {
+    const a = x.pairA[p]!;
+    const b = x.pairB[p]!;
+    const fa = 2 * p * Z;
+    const fb = (2 * p + 1) * Z;
+    let least = Number.POSITIVE_INFINITY;
+    for (let s = 0; s < Z; s++) {
+      if (unary[a * Z + s] === Number.POSITIVE_INFINITY) continue;
+      for (let t = 0; t < Z; t++) {
+        if (unary[b * Z + t] === Number.POSITIVE_INFINITY) continue;
+        const v = table[p * ZZ + s * Z + t]! - phi[fa + s]! - phi[fb + t]!;
+        if (v < least) least = v;
+      }
+    }
+    return Number.isFinite(least) ? least : 0;
+  };
+  /** The pair terms' minima at the current multipliers (what a sweep returns, without moving them). */
+  const pairMinima = (): number => {
+    let rest = 0;
+    for (let p = 0; p < P; p++) rest += pairLeast(p);
+    return rest;
+  };
+
   const alpha = new Float64Array(Z);
   const beta = new Float64Array(Z);
   /** One MPLP sweep over the pairs; returns the sum of the pair terms' minima (>= 0 after an update). */
@@ -252,16 +291,7 @@ export function lagrangianBound(
         phiSum[b * Z + t] = phiSum[b * Z + t]! + v - phi[fb + t]!;
         phi[fb + t] = v;
       }
-      let least = Number.POSITIVE_INFINITY;
-      for (let s = 0; s < Z; s++) {
-        if (!Number.isFinite(alpha[s]!)) continue;
-        for (let t = 0; t < Z; t++) {
-          if (!Number.isFinite(beta[t]!)) continue;
-          const v = table[base + s * Z + t]! - phi[fa + s]! - phi[fb + t]!;
-          if (v < least) least = v;
-        }
-      }
-      rest += Number.isFinite(least) ? least : 0;
+      rest += pairLeast(p);
     }
     return rest;
   };
@@ -272,19 +302,9 @@ export function lagrangianBound(
   const bestLambda = new Float64Array(C);
   const bestMu = new Float64Array(C);
   const bestPhi = new Float64Array(P * 2 * Z);
-  let settled = 0;
-  // One iteration even past the deadline: any iterate is a valid bound, none is not.
-  for (let it = 0; it < maxIterations && (it === 0 || now() < deadline); it++) {
-    for (let a = 0; a < A; a++) rank(a);
-    for (let pass = 0, moved = true; pass < PRICE_PASSES && moved; pass++) {
-      moved = false;
-      for (let c = 0; c < C; c++) {
-        moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;
-        moved = lineSearch(c, memUse, mu, k.mem[c]!) || moved;
-      }
-    }
-    toZones();
-    let value = P > 0 ? sweep() : 0;
+  /** The dual's value with the pair terms' minima `rest` (toZones done); keeps the best iterate. */
+  const record = (rest: number): number => {
+    let value = rest;
     for (let a = 0; a < A; a++) {
       let bv = Number.POSITIVE_INFINITY;
       for (let z = 0; z < Z; z++) bv = Math.min(bv, unary[a * Z + z]! + phiSum[a * Z + z]!);
@@ -299,14 +319,31 @@ export function lagrangianBound(
       bestMu.set(mu);
       bestPhi.set(phi);
     }
+    return gained;
+  };
+  toZones();
+  record(P > 0 ? pairMinima() : 0);
+  let settled = 0;
+  for (let it = 0; it < maxIterations && now() < deadline; it++) {
+    for (let a = 0; a < A; a++) rank(a);
+    for (let pass = 0, moved = true; pass < PRICE_PASSES && moved; pass++) {
+      moved = false;
+      for (let c = 0; c < C; c++) {
+        moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;
+        moved = lineSearch(c, memUse, mu, k.mem[c]!) || moved;
+      }
+    }
+    toZones();
+    const gained = record(P > 0 ? sweep() : 0);
+    if (incumbent !== undefined && gained <= (incumbent - bestBound) / 20) break;
     // Settled: three rounds in a row moved the bound by less than a millionth.
-    settled = gained <= 1e-6 * Math.abs(value) ? settled + 1 : 0;
+    settled = gained <= 1e-6 * Math.abs(bestBound) ? settled + 1 : 0;
     if (settled >= 3) break;
   }
   return {
     bound: bestBound,
     belief: bestBelief,
-    prices: { shape, cpu: [...bestLambda], memory: [...bestMu], pairs: [...bestPhi] },
+    prices: { shape, cpu: bestLambda, memory: bestMu, pairs: bestPhi },
   };
 }
 

@@ -52,6 +52,8 @@ export interface Instance {
   byteZ: Float64Array;
   /** Pairs each agent takes part in. */
   pairsOf: number[][];
+  /** trafficByOrigin of the problem: requests/s per endpoint and origin site. */
+  traffic: Float64Array[];
 }
 
 export function compile(p: PlacementProblem): Instance {
@@ -231,6 +233,7 @@ export function compile(p: PlacementProblem): Instance {
     rttZ,
     byteZ,
     pairsOf,
+    traffic,
   };
 }
 

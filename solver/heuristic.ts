@@ -84,24 +84,34 @@ export function greedy(x: Instance, start?: Int32Array, byLoad = false): State {
 /**
  * Local search until nothing improves or the deadline passes. Each pass moves every agent to its cheapest
  * host if that gains; replicated endpoints also try moving a whole replica; when a pass gains nothing, agents
- * move to another zone with the neighbours that follow them, and then swaps of two agents get past full hosts.
- * Returns the total gain.
+ * move to another zone with the neighbours that follow them, then swaps of two agents get past full hosts, and
+ * hosts choose afresh which agents they run. `fresh` false (a re-solve from a converged placement): the
+ * compound moves, swaps and refills are tried only around what moved since the search began, which is where
+ * a small change leaves something to gain; they cost most of a pass at scale. Returns the total gain.
  */
-export function improve(s: State, now: () => number, deadline: number): number {
+export function improve(s: State, now: () => number, deadline: number, fresh = true): number {
   const x = s.x;
   const scratch = new Float64Array(x.Z);
   const zoneCosts = new Float64Array(x.Z);
-  // Compound moves are tried again only for agents whose call neighbourhood changed since their last try.
-  const stale = new Uint8Array(x.A).fill(1);
+  // Compound moves are tried again only for agents whose call neighbourhood changed since their last try;
+  // swaps (from the agent's side) and refills likewise, unless the search is fresh.
+  const stale = new Uint8Array(x.A).fill(fresh ? 1 : 0);
+  const unswapped = new Uint8Array(x.A).fill(fresh ? 1 : 0);
+  const unfilled = new Uint8Array(x.H).fill(fresh ? 1 : 0);
   const last = Int32Array.from(s.host);
   const markMoved = () => {
     for (let a = 0; a < x.A; a++) {
       if (s.host[a] === last[a]) continue;
+      unfilled[last[a]!] = 1;
+      unfilled[s.host[a]!] = 1;
       last[a] = s.host[a]!;
       stale[a] = 1;
+      unswapped[a] = 1;
       for (const p of x.pairsOf[a]!) {
         stale[x.pairA[p]!] = 1;
         stale[x.pairB[p]!] = 1;
+        unswapped[x.pairA[p]!] = 1;
+        unswapped[x.pairB[p]!] = 1;
       }
     }
   };
@@ -118,8 +128,15 @@ export function improve(s: State, now: () => number, deadline: number): number {
           stale[a] = 0;
           pass += moveWithNeighbours(s, a, scratch);
         }
-    if (pass <= 0 && now() < deadline) pass += swaps(s, now, deadline);
-    for (let h = 0; h < x.H && pass <= 0 && now() < deadline; h++) pass += refill(s, h);
+    if (pass <= 0 && now() < deadline) {
+      pass += swaps(s, now, deadline, unswapped);
+      if (!fresh) unswapped.fill(0);
+    }
+    for (let h = 0; h < x.H && pass <= 0 && now() < deadline; h++)
+      if (unfilled[h]) {
+        if (!fresh) unfilled[h] = 0;
+        pass += refill(s, h);
+      }
     markMoved();
     gained += pass;
     if (pass <= 0 || now() >= deadline) return gained;
@@ -407,11 +424,12 @@ function moveReplicas(s: State, e: number, scratch: Float64Array, zoneCosts: Flo
 }
 
 /**
- * Swaps two agents of unreplicated endpoints between hosts when that gains: the way past full hosts. Each
+ * Swaps two agents of unreplicated endpoints between hosts when that gains (agent a among those marked in
+ * `from`, the other anywhere): the way past full hosts. Each
  * agent's cost per zone with its neighbours where they are now is kept (refreshed around every swap made), so
  * candidates are ranked by their estimated gain and only promising ones are tried exactly.
  */
-function swaps(s: State, now: () => number, deadline: number): number {
+function swaps(s: State, now: () => number, deadline: number, from: Uint8Array): number {
   const x = s.x;
   const Z = x.Z;
   const single = (a: number) => x.maxReplicas[x.agentEndpoint[a]!] === 1;
@@ -434,7 +452,7 @@ function swaps(s: State, now: () => number, deadline: number): number {
   };
   let gained = 0;
   for (let a = 0; a < x.A && now() < deadline; a++) {
-    if (!single(a)) continue;
+    if (!single(a) || !from[a]) continue;
     const h = s.host[a]!;
     const zh = x.hostZone[h]!;
     const bestMove = x.moveCost[x.agentEndpoint[a]!]!;

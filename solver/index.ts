@@ -2,6 +2,7 @@
 export { InfeasibleError, InvalidProblemError, SolverBackendError } from './errors.ts';
 export { explainInfeasible } from './explain.ts';
 export { evaluate, violations } from './model.ts';
+export { placementFromRoutes, routesFromPlacement } from './placement.ts';
 export type {
   Backend,
   Cost,

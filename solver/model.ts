@@ -37,9 +37,12 @@ export function disallowed(p: PlacementProblem, e: SolverEndpoint, host: SolverH
   return undefined;
 }
 
-/** The objective of a complete placement, by part. */
-export function evaluate(p: PlacementProblem, placement: Placement): Cost {
-  const traffic = trafficByOrigin(p);
+/** The objective of a complete placement, by part (`traffic`: trafficByOrigin(p), when the caller has it). */
+export function evaluate(
+  p: PlacementProblem,
+  placement: Placement,
+  traffic: Float64Array[] = trafficByOrigin(p),
+): Cost {
   const hostById = new Map(p.hosts.map((h) => [h.id, h]));
   const storeById = new Map(p.stores.map((s) => [s.id, s]));
   const routeOf = (id: string, o: number) => hostById.get(placement[id]!.route[o]!)!;

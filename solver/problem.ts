@@ -137,10 +137,13 @@ export interface Solution {
   prices?: Prices;
 }
 
-/** Lagrangian multipliers, tagged with the shape of the problem they price. */
+/**
+ * Lagrangian multipliers, tagged with the shape of the problem they price. Typed arrays: the pair multipliers
+ * number 2 x pairs x zones (about 80,000 at 2000x50), and a re-solve hands them to the solver thread and back.
+ */
 export interface Prices {
   shape: string;
-  cpu: number[];
-  memory: number[];
-  pairs: number[];
+  cpu: Float64Array;
+  memory: Float64Array;
+  pairs: Float64Array;
 }

@@ -12,7 +12,7 @@ import { columnsOf, formulate, milpSize } from './formulation.ts';
 import { fromBeliefs, greedy, improve } from './heuristic.ts';
 import { obstacles } from './infeasible.ts';
 import { evaluate } from './model.ts';
-import { fromPlacement, toPlacement } from './placement.ts';
+import { fromPlacement, toPlacement, toRoutes } from './placement.ts';
 import type { Backend, Placement, PlacementProblem, Prices, Solution } from './problem.ts';
 import { round } from './rounding.ts';
 import type { State } from './state.ts';
@@ -28,10 +28,11 @@ export interface SolveOptions {
   /** The clock, in ms (default performance.now). */
   now?: () => number;
   /**
-   * Told each better complete placement as the search finds it, the greedy start's first: a caller that may
+   * Told each better complete placement as the search finds it, the greedy start's first, as routes (host
+   * index per endpoint and origin site; `placementFromRoutes` turns them into a Placement): a caller that may
    * have to stop the solve before it returns (control-plane/off-thread-solver.ts) keeps the latest.
    */
-  onPlacement?: (placement: Placement) => void;
+  onRoutes?: (routes: Int32Array) => void;
 }
 
 /**
@@ -68,42 +69,54 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   const x = compile(p);
   // Converting and costing the answer at the end takes about as long as compiling did: kept off the search.
   const searchEnd = Math.min(at(0.96), started + budget - (now() - compiling));
-  const blocked = obstacles(x);
-  if (blocked.length > 0) throw new InfeasibleError(blocked);
   const backend =
     options.backend === undefined || options.backend === 'auto' ? chooseBackend(x) : options.backend;
   const notes: string[] = [];
 
-  // The start: greedy (kept from the previous placement where it still fits). Warm, it is the start to search
-  // from; cold, it is a fallback, searched last, and the search starts from the placement decoded from the bound.
+  // The start: greedy (kept from the previous placement where it still fits), posted at once so a solve
+  // stopped early still has a placement. Warm, it is the start to search from; cold, it is a fallback, searched
+  // last, and the search starts from the placement decoded from the bound.
   const start = options.previous ? fromPlacement(x, options.previous.placement) : undefined;
   const first = greedy(x, start);
   const fallback = feasible(first) ?? feasible(greedy(x, start, true));
   let best: State | undefined = fallback;
   let offered = Number.POSITIVE_INFINITY;
   const offer = () => {
-    if (!options.onPlacement || !best || best.unplaced().length > 0 || best.total() >= offered) return;
+    if (!options.onRoutes || !best || best.unplaced().length > 0 || best.total() >= offered) return;
     offered = best.total();
-    options.onPlacement(toPlacement(x, best));
+    options.onRoutes(toRoutes(x, best));
   };
   offer();
+  // A placement proves there is no obstacle; without one, the obvious ones are named before any search.
+  if (!fallback) {
+    const blocked = obstacles(x);
+    if (blocked.length > 0) throw new InfeasibleError(blocked);
+  }
   const stuck = first.unplaced();
   const exact = backend === 'lp-solver' || backend === 'highs';
-  if (best && options.previous) improve(best, now, at(0.5));
+  // A re-solve searches from the previous placement until the search converges, where the change left
+  // something to gain (compound moves only around what moved); the previous placement is the better start
+  // than one decoded again, and the loop's budget is short.
+  const warm = best !== undefined && options.previous !== undefined;
+  if (best && warm) improve(best, now, searchEnd, false);
   offer();
   let bound = Number.NEGATIVE_INFINITY;
   let prices: Prices | undefined;
   let optimal = false;
 
   /**
-   * The Lagrangian bound, and the placement decoded from its priced beliefs as a second start (not on a warm
-   * re-solve: the previous placement is the better start there, and the budget is short).
+   * The Lagrangian bound, and the placement decoded from its priced beliefs as a second start. Warm, the bound
+   * restarts from the previous prices and stops once a round barely moves the gap to the placement in hand,
+   * and nothing is decoded.
    */
   const lagrangian = (until: number, searchUntil: number) => {
-    const r = lagrangianBound(x, now, until, options.previous?.prices);
+    const r = lagrangianBound(x, now, until, {
+      ...(options.previous?.prices ? { warm: options.previous.prices } : {}),
+      ...(warm && best ? { incumbent: best.total() } : {}),
+    });
     bound = Math.max(bound, r.bound);
     prices = r.prices;
-    if (options.previous) return;
+    if (warm) return;
     const decoded = feasible(fromBeliefs(x, r.belief, r.prices.pairs));
     if (decoded) improve(decoded, now, searchUntil);
     best = cheaper(fallback, decoded);
@@ -158,10 +171,13 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       offer();
     } else notes.push('the LP relaxation did not finish in time; the bound is the Lagrangian one');
   } else {
-    // Heuristic: the Lagrangian bound (it stops early once settled), then local search from its placement.
-    lagrangian(at(options.previous ? 0.8 : 0.5), searchEnd);
+    // Heuristic: the Lagrangian bound (it stops early once settled) in half the time left, then local search
+    // from its placement. Half of what is left rather than of the budget: compiling takes long on a busy
+    // machine, and a bound with no round in it is far from the optimum.
+    lagrangian(warm ? searchEnd : now() + (searchEnd - now()) / 2, searchEnd);
   }
-  if (best) improve(best, now, searchEnd);
+  // A warm heuristic re-solve has converged already, and has found nothing new since.
+  if (best && !(warm && backend === 'heuristic')) improve(best, now, searchEnd);
 
   if (!best && !exact) {
     // The search packed no placement, which proves nothing: an exact check decides before anyone is told
@@ -181,7 +197,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   }
   if (!best) throw new InfeasibleError(obstacles(x, stuck));
   const placement = toPlacement(x, best);
-  const cost = evaluate(p, placement);
+  const cost = evaluate(p, placement, x.traffic);
   const objective = cost.total;
   // Validated inputs keep every term finite (docs/solver.md, ranges); this is the promise made to callers.
   if (!Number.isFinite(objective))

@@ -38,9 +38,9 @@ describe('lagrangian bound', () => {
   it('is restarted from the previous prices, and then needs fewer rounds', () => {
     const x = compile(syntheticProblem({ endpoints: 150, hosts: 8, seed: 3 }));
     const cold = lagrangianBound(x, frozen, 1);
-    const again = lagrangianBound(x, frozen, 1, cold.prices, 2);
+    const again = lagrangianBound(x, frozen, 1, { warm: cold.prices, maxIterations: 2 });
     expect(again.bound).toBeGreaterThanOrEqual(cold.bound * (1 - 1e-9));
-    expect(lagrangianBound(x, frozen, 1, undefined, 2).bound).toBeLessThan(again.bound);
+    expect(lagrangianBound(x, frozen, 1, { maxIterations: 2 }).bound).toBeLessThan(again.bound);
   });
 });
 
