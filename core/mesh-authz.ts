@@ -4,7 +4,7 @@
 // code and the reason, and is counted (`roam.mesh.refused`, by code).
 import type { IncomingMessage } from 'node:http';
 import { type Counter, metrics } from '@opentelemetry/api';
-import { ForbiddenError, MeshIdentityRequiredError } from './errors.ts';
+import { ForbiddenError, InvalidArgumentError, MeshIdentityRequiredError } from './errors.ts';
 import type { Peer } from './mesh-identity.ts';
 import { meshPeer } from './mesh-tls.ts';
 
@@ -14,6 +14,21 @@ export interface CallerPolicy {
   identities?: string[];
   sites?: string[];
   tiers?: string[];
+}
+
+const POLICY_KEYS = ['identities', 'sites', 'tiers'];
+
+/** Checks a caller policy from configuration; `where` names it in the error. */
+export function checkCallerPolicy(value: unknown, where: string): CallerPolicy {
+  const shape = `${where} must be {"identities"?: [...], "sites"?: [...], "tiers"?: [...]}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError(shape);
+  for (const [key, list] of Object.entries(value)) {
+    if (!POLICY_KEYS.includes(key)) throw new InvalidArgumentError(`${shape}; "${key}" is not one of them`);
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x !== ''))
+      throw new InvalidArgumentError(`${where}.${key} must be a list of non-empty strings`);
+  }
+  return value as CallerPolicy;
 }
 
 // The metrics API hands out no-op instruments until a provider is registered (after this module loads).

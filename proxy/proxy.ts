@@ -18,7 +18,7 @@ import {
 } from '../core/errors.ts';
 import { Histogram } from '../core/histogram.ts';
 import { PROBE_PATH, rawReply } from '../core/http.ts';
-import { requireMeshPeer } from '../core/mesh-authz.ts';
+import { checkCaller, requireMeshPeer } from '../core/mesh-authz.ts';
 import { isValidName, nameFromPath } from '../core/names.ts';
 import { meshConnector } from '../core/network.ts';
 import { undici } from '../core/undici.ts';
@@ -398,8 +398,9 @@ export class SidecarProxy {
     let name: string | undefined;
     let endpointPath = path;
     // The mesh's own paths answer other mesh nodes only (with mTLS on; core/mesh-authz.ts).
-    if (path.startsWith(RESERVED_PREFIX))
-      requireMeshPeer(req as IncomingMessage, 'the reserved /.roam/ path');
+    const peer = path.startsWith(RESERVED_PREFIX)
+      ? requireMeshPeer(req as IncomingMessage, 'the reserved /.roam/ path')
+      : undefined;
     if (path === PROBE_PATH) {
       (res as ServerResponse).writeHead(204).end();
       return;
@@ -410,6 +411,9 @@ export class SidecarProxy {
       const slash = rest.indexOf('/');
       name = nameFromPath(slash < 0 ? rest : rest.slice(0, slash), 'endpoint');
       endpointPath = slash < 0 ? '/' : rest.slice(slash);
+      // An endpoint's caller policy is enforced where a call enters the mesh from its caller's node;
+      // `/.roam/invoke/` is another proxy relaying a call or a routed request it already admitted.
+      if (peer && !localOnly) checkCaller(peer, name, table.endpoint(name)?.callers);
     } else {
       route = table.match(method, host, path);
       name = route?.endpoint;

@@ -2,6 +2,7 @@
 // and from each endpoint to its weighted targets. A new table is built off the request path and swapped in
 // whole; a request keeps the table it started with (STYLE.md, "config off the request path").
 import { InvalidArgumentError } from '../core/errors.ts';
+import { type CallerPolicy, checkCallerPolicy } from '../core/mesh-authz.ts';
 
 /** Where an endpoint can run: this proxy's embedded host, a standalone host, or the legacy upstream. */
 export type TargetSpec =
@@ -23,6 +24,8 @@ export interface EndpointSpec {
   targets: TargetSpec[];
   /** Module digest for local targets (the embedded host runs it). */
   digest?: string;
+  /** Which mesh identities may call it through `/.roam/call/` (absent: any); see core/mesh-authz.ts. */
+  callers?: CallerPolicy;
 }
 
 export interface RouteConfig {
@@ -56,6 +59,7 @@ export interface EndpointTargets {
   digest: string | undefined;
   targets: Target[];
   totalWeight: number;
+  callers: CallerPolicy | undefined;
 }
 
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -134,7 +138,9 @@ function compileEndpoint(name: string, spec: EndpointSpec): EndpointTargets {
     targets.push({ key: targetKey(t), spec: { ...t, weight } });
   }
   if (total <= 0) throw new InvalidArgumentError(`endpoints.${name}: target weights add up to 0`);
-  return { name, digest: spec.digest, targets, totalWeight: total };
+  const callers =
+    spec.callers === undefined ? undefined : checkCallerPolicy(spec.callers, `endpoints.${name}.callers`);
+  return { name, digest: spec.digest, targets, totalWeight: total, callers };
 }
 
 export class RouteTable {

@@ -128,6 +128,35 @@ describe('mesh mTLS', () => {
     await peer.close();
   });
 
+  it("enforces an endpoint's caller policy on mesh calls: 403 ROAM_ERR_FORBIDDEN naming who and what", async () => {
+    await proxy.applyRoutes({
+      version: 2,
+      routes: [{ match: 'GET /hello', endpoint: 'hello' }],
+      endpoints: {
+        hello: { targets: [{ kind: 'host', url: hostUrl, weight: 1 }], callers: { tiers: ['edge'] } },
+      },
+    });
+    try {
+      const edge = meshClient(await issue(ca, { nodeId: 'e1', tier: 'edge', site: 'edge' }));
+      const cluster = meshClient(await issue(ca, { nodeId: 'c1', tier: 'cluster', site: 'cluster' }));
+      expect((await get(edge, '/.roam/call/hello/hello')).status).toBe(200);
+      const refused = await get(cluster, '/.roam/call/hello/hello');
+      expect(refused).toMatchObject({ status: 403, error: 'ROAM_ERR_FORBIDDEN' });
+      expect(JSON.parse(refused.body).message).toMatch(
+        /spiffe:\/\/roam-test\.local\/node\/c1 \(tier cluster, site cluster\) may not call endpoint "hello"/,
+      );
+      // The application's own route to the endpoint is not a mesh call: it still answers.
+      expect((await request(`${proxyUrl}/hello`)).statusCode).toBe(200);
+      await Promise.all([edge.close(), cluster.close()]);
+    } finally {
+      await proxy.applyRoutes({
+        version: 3,
+        routes: [{ match: 'GET /hello', endpoint: 'hello' }],
+        endpoints: { hello: { targets: [{ kind: 'host', url: hostUrl, weight: 1 }] } },
+      });
+    }
+  });
+
   it('rotates its certificate under steady load without failing a request; new connections get the new one', async () => {
     const peerMaterial = await issue(ca, { nodeId: 'h3' });
     let ok = 0;
