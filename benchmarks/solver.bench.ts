@@ -1,8 +1,8 @@
 // Solver figures against issue 16's aims, over several seeds per size (endpoints x hosts = 10x4 ... 2000x50):
 // per strategy, the median and worst gap to the strategy's own proven bound and to the best bound any strategy
-// proved for that seed, the median and worst solve time, and the worst overrun (timeMs / timeLimitMs); then a
-// warm re-solve after one endpoint's profile changes, at the placement loop's own default budget, timed both
-// in this process and through the loop's off-thread solver; then which aims hold.
+// proved for that seed, the median and worst solve time, and the worst overrun (time to answer / budget, as
+// the caller sees it); then a warm re-solve after one endpoint's profile changes, at the placement loop's own
+// default budget, timed both in this process and through the loop's off-thread solver; then which aims hold.
 // Run: npx node benchmarks/solver.bench.ts [--quick] [--seeds=N]   (or npm run bench -- solver [--quick])
 import { loadavg } from 'node:os';
 import { OffThreadSolver } from '../control-plane/off-thread-solver.ts';
@@ -127,6 +127,8 @@ async function onThread(
   budgetMs: number,
   previous?: Solution,
 ): Promise<Run> {
+  // After a stop the solver thread is replaced; its start is not the next solve's time.
+  await thread.ready();
   const t0 = performance.now();
   try {
     const answer = await thread.solve(
@@ -167,6 +169,11 @@ const errors: string[] = [];
 /** The aim size's cold auto runs, one line per seed. */
 const perSeed: string[] = [];
 const loadAtStart = loadavg()[0]!;
+/** The worst time to answer / budget over all sizes, in this process and through a solver thread. */
+const worstRatio: Record<'here' | 'thread', { ratio: number; what: string } | undefined> = {
+  here: undefined,
+  thread: undefined,
+};
 
 // HiGHS's WebAssembly loads once per process: loaded here, as the control plane does before timing any solve.
 await warmUp();
@@ -205,8 +212,8 @@ for (const [e, h] of sizes) {
       ),
     ]),
   );
-  /** Every solve's timeMs / timeLimitMs at this size, with what ran it. */
-  const ratios: { ratio: number; what: string }[] = [];
+  /** Every solve's time to answer / budget at this size, with what ran it and where. */
+  const ratios: { ratio: number; what: string; thread: boolean }[] = [];
   for (const [s, list] of runs) {
     const answered = list.filter((r) => r.solution);
     for (const r of list.filter((r) => r.error))
@@ -217,8 +224,14 @@ for (const [e, h] of sizes) {
       return obj > 0 ? (obj - bestBound.get(r.seed)!) / obj : 0;
     });
     const times = list.map((r) => r.timeMs);
-    const overruns = list.map((r) => r.timeMs / s.budgetMs);
-    ratios.push(...overruns.map((ratio, i) => ({ ratio, what: `${s.backend}, seed ${list[i]!.seed}` })));
+    const overruns = list.map((r) => r.wallMs / s.budgetMs);
+    ratios.push(
+      ...overruns.map((ratio, i) => ({
+        ratio,
+        what: `${size} ${s.backend}, seed ${list[i]!.seed}`,
+        thread: s.offThread === true,
+      })),
+    );
     const chosen = [...new Set(answered.map((r) => r.solution!.backend))].join('/');
     const stopped = list.filter((r) => r.stopped).length;
     coldRows.push({
@@ -255,12 +268,25 @@ for (const [e, h] of sizes) {
   for (const r of [...here, ...there].filter((r) => r.error))
     errors.push(`${size} re-solve seed ${r.seed}: ${r.error}`);
   const hereGaps = here.filter((r) => r.solution).map((r) => r.solution!.gap);
-  const hereRatios = here.map((r) => r.timeMs / LOOP_BUDGET_MS);
-  const thereRatios = there.map((r) => r.timeMs / LOOP_BUDGET_MS);
+  const hereRatios = here.map((r) => r.wallMs / LOOP_BUDGET_MS);
+  const thereRatios = there.map((r) => r.wallMs / LOOP_BUDGET_MS);
   ratios.push(
-    ...hereRatios.map((ratio, i) => ({ ratio, what: `re-solve in process, seed ${here[i]!.seed}` })),
-    ...thereRatios.map((ratio, i) => ({ ratio, what: `re-solve via loop thread, seed ${there[i]!.seed}` })),
+    ...hereRatios.map((ratio, i) => ({
+      ratio,
+      what: `${size} re-solve in process, seed ${here[i]!.seed}`,
+      thread: false,
+    })),
+    ...thereRatios.map((ratio, i) => ({
+      ratio,
+      what: `${size} re-solve via loop thread, seed ${there[i]!.seed}`,
+      thread: true,
+    })),
   );
+  for (const r of ratios) {
+    const worstSoFar = r.thread ? worstRatio.thread : worstRatio.here;
+    if (worstSoFar === undefined || r.ratio > worstSoFar.ratio)
+      worstRatio[r.thread ? 'thread' : 'here'] = { ratio: r.ratio, what: r.what };
+  }
   const hereWall = here.map((r) => r.wallMs);
   const thereWall = there.map((r) => r.wallMs);
   resolveRows.push({
@@ -313,7 +339,7 @@ for (const [e, h] of sizes) {
       },
     );
   }
-  const worstRatio = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  const sizeWorst = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
   const hereAll = here.length === seeds.length && here.every((r) => r.solution);
   aimRows.push(
     {
@@ -327,9 +353,9 @@ for (const [e, h] of sizes) {
             : 'NO',
     },
     {
-      aim: `${size} no solve over ${Math.round((AIM.overrun - 1) * 100)} % past its deadline (worst timeMs / timeLimitMs)`,
-      measured: `${fmtRatio(worstRatio.ratio)} (${worstRatio.what})`,
-      holds: holds(worstRatio.ratio <= AIM.overrun),
+      aim: `${size} no solve over ${Math.round((AIM.overrun - 1) * 100)} % past its deadline (worst time to answer / budget)`,
+      measured: `${fmtRatio(sizeWorst.ratio)} (${sizeWorst.what})`,
+      holds: holds(sizeWorst.ratio <= AIM.overrun),
     },
   );
 }
@@ -348,7 +374,7 @@ console.log(
 );
 markdown(
   'Cold solves (gap: to the strategy\'s own proven bound; "to best bound": to the best bound any strategy ' +
-    'proved for the same seed; overrun: timeMs / timeLimitMs; lp-solver on a thread stopped a tenth past its budget)',
+    'proved for the same seed; overrun: time to answer / budget; lp-solver on a thread stopped a tenth past its budget)',
   coldRows,
 );
 markdown(
@@ -358,4 +384,9 @@ markdown(
 );
 console.log(`\n${AIM.bigSize} auto, per seed:\n${perSeed.map((l) => `- ${l}`).join('\n')}`);
 markdown('Aims (issue 16)', aimRows);
+for (const [where, w] of [
+  ['in process', worstRatio.here],
+  ['through a solver thread', worstRatio.thread],
+] as const)
+  if (w) console.log(`Worst time to answer / budget ${where}: ${fmtRatio(w.ratio)} (${w.what})`);
 if (errors.length > 0) console.log(`\nErrors:\n${errors.map((e) => `- ${e}`).join('\n')}`);

@@ -51,6 +51,11 @@ export class OffThreadSolver {
     );
   }
 
+  /** Resolves once the thread is up with the solver loaded (after a stop, the replacement thread). */
+  ready(): Promise<void> {
+    return this.warm;
+  }
+
   /** Solves `problem` within `timeLimitMs`; throws what the solver threw (InfeasibleError, InvalidProblemError). */
   async solve(
     problem: PlacementProblem,
@@ -66,7 +71,6 @@ export class OffThreadSolver {
       latest = routes;
     });
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeLimitMs * HARD_STOP);
     const task: SolveTask = {
       problem,
       timeLimitMs,
@@ -75,24 +79,34 @@ export class OffThreadSolver {
       ...(previous ? { previous } : {}),
       ...(backend ? { backend } : {}),
     };
+    const running = this.pool.run(task, {
+      signal: abort.signal,
+      transferList: [port2],
+    }) as Promise<SolveOutcome>;
+    // At the hard stop the caller is answered at once, from what was posted; the thread is terminated after,
+    // so its termination and the start of the next thread are not on the caller's clock.
+    let timer: NodeJS.Timeout | undefined;
+    const stop = new Promise<'stop'>((resolve) => {
+      timer = setTimeout(() => resolve('stop'), timeLimitMs * HARD_STOP);
+    });
     try {
-      const outcome = (await this.pool.run(task, {
-        signal: abort.signal,
-        transferList: [port2],
-      })) as SolveOutcome;
-      if ('error' in outcome) {
-        const { code, message, reasons } = outcome.error;
-        throw code === 'ROAM_ERR_SOLVER_INFEASIBLE' && reasons
-          ? new InfeasibleError(reasons)
-          : errorFromCode(code, message);
+      const outcome = await Promise.race([running, stop]);
+      if (outcome !== 'stop') {
+        if ('error' in outcome) {
+          const { code, message, reasons } = outcome.error;
+          throw code === 'ROAM_ERR_SOLVER_INFEASIBLE' && reasons
+            ? new InfeasibleError(reasons)
+            : errorFromCode(code, message);
+        }
+        return { solution: { ...outcome.solution, placement: placementFromRoutes(problem, outcome.routes) } };
       }
-      return { solution: { ...outcome.solution, placement: placementFromRoutes(problem, outcome.routes) } };
-    } catch (err) {
-      if (!abort.signal.aborted) throw err;
+      running.catch(() => {});
+      setImmediate(() => abort.abort());
       // The replacement thread loads the solver before the next solve's clock starts.
-      this.warm = this.warmUp();
-      // Placements posted just before the thread stopped may still be in flight on the port.
-      await new Promise((r) => setImmediate(r));
+      this.warm = running.then(
+        () => {},
+        () => this.warmUp(),
+      );
       const solution =
         latest === undefined
           ? undefined

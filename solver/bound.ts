@@ -348,6 +348,20 @@ export function lagrangianBound(
 }
 
 /**
+ * A bound that costs nothing: each agent's own cost in its cheapest zone (calls and migration cost >= 0), for
+ * when there is no time for the Lagrangian's first iterate.
+ */
+export function trivialBound(x: Instance): number {
+  let bound = 0;
+  for (let a = 0; a < x.A; a++) {
+    let least = Number.POSITIVE_INFINITY;
+    for (let z = 0; z < x.Z; z++) least = Math.min(least, x.zoneCost[a * x.Z + z]!);
+    bound += least;
+  }
+  return bound;
+}
+
+/**
  * The largest break b such that the weights of the breaks >= b add up to more than `room` (0 if they never
  * do): a weighted selection by three-way partitions, linear on average. Reorders the first n entries.
  */

@@ -5,7 +5,7 @@
 import { loadHighs, solveWithHighs } from './backends/highs.ts';
 import { solveWithLpSolver } from './backends/lp-solver.ts';
 import type { BackendResult } from './backends/result.ts';
-import { lagrangianBound } from './bound.ts';
+import { lagrangianBound, trivialBound } from './bound.ts';
 import { compile, type Instance } from './compile.ts';
 import { InfeasibleError, SolverBackendError } from './errors.ts';
 import { columnsOf, formulate, milpSize } from './formulation.ts';
@@ -45,6 +45,18 @@ export const AUTO_LIMITS = { lpSolver: 0, highs: 1000 };
 
 /** The exact backends stop at this relative gap. */
 const MIP_GAP = 1e-6;
+
+/**
+ * Shares of a re-solve's search time: the search from the previous placement gets this much at most, the
+ * warm-priced bound the rest (at 2000x50 its set-up alone takes ~15 ms).
+ */
+const WARM_SEARCH_SHARE = 0.7;
+/**
+ * Share of the budget an exact backend chosen by `auto` gets on a re-solve: it starts from the previous
+ * placement, improved, and at the sizes it is chosen for (50x4) needs 0.4-0.7 s to prove a small change, more
+ * than the placement loop gives a re-solve; what it finds in this time is kept, with its proven gap.
+ */
+const WARM_EXACT_SHARE = 0.3;
 
 export function chooseBackend(x: Instance): Exclude<Backend, 'auto'> {
   const size = milpSize(x);
@@ -98,7 +110,7 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
   // something to gain (compound moves only around what moved); the previous placement is the better start
   // than one decoded again, and the loop's budget is short.
   const warm = best !== undefined && options.previous !== undefined;
-  if (best && warm) improve(best, now, searchEnd, false);
+  if (best && warm) improve(best, now, started + (searchEnd - started) * WARM_SEARCH_SHARE, false);
   offer();
   let bound = Number.NEGATIVE_INFINITY;
   let prices: Prices | undefined;
@@ -110,6 +122,12 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
    * and nothing is decoded.
    */
   const lagrangian = (until: number, searchUntil: number) => {
+    if (now() >= until) {
+      // No time for it (compiling took the budget, on a busy machine): the bound that costs nothing.
+      bound = Math.max(bound, trivialBound(x));
+      prices ??= options.previous?.prices;
+      return;
+    }
     const r = lagrangianBound(x, now, until, {
       ...(options.previous?.prices ? { warm: options.previous.prices } : {}),
       ...(warm && best ? { incumbent: best.total() } : {}),
@@ -136,7 +154,8 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     // A bound and a start of its own first (cheap at these sizes), in case the backend stops without a proof.
     lagrangian(at(0.05), at(0.08));
     const m = formulate(x, true);
-    const limit = Math.max(1, searchEnd - now());
+    const auto = options.backend === undefined || options.backend === 'auto';
+    const limit = Math.max(1, Math.min(searchEnd, warm && auto ? at(WARM_EXACT_SHARE) : searchEnd) - now());
     const r = await runBackend(backend, () =>
       backend === 'lp-solver'
         ? solveWithLpSolver(m, limit, now)
