@@ -93,24 +93,45 @@ export function compile(p: PlacementProblem): Instance {
   const current = new Uint8Array(E * H);
   const hostIndex = new Map(p.hosts.map((h, j) => [h.id, j]));
   const capabilities = p.hosts.map((h) => new Set(h.capabilities));
+  // This and the tables below run on every solve, re-solves included, at up to 2000 endpoints x 50 hosts x 12
+  // sites: flat arrays, and no work for what does not apply (no policy, no traffic from a site).
+  const unreachable = new Uint8Array(O);
   p.endpoints.forEach((e, i) => {
-    // The checks of model.ts's disallowed(), without building its explanations: this runs E x H times.
+    // The checks of model.ts's disallowed(), without building its explanations.
     const policy = e.policy;
-    const pinned = policy?.pinnedHosts ? new Set(policy.pinnedHosts) : undefined;
-    const unreachable = new Set<number>();
-    for (const a of e.stores)
-      storeById.get(a.store)!.rttMs.forEach((rtt, site) => {
-        if (rtt === null) unreachable.add(site);
+    unreachable.fill(0);
+    let blocked = false;
+    for (const a of e.stores) {
+      const rtt = storeById.get(a.store)!.rttMs;
+      for (let site = 0; site < O; site++)
+        if (rtt[site] === null) {
+          unreachable[site] = 1;
+          blocked = true;
+        }
+    }
+    const row = allowed.subarray(i * H, (i + 1) * H);
+    const requires = policy?.requires ?? [];
+    const forbidden = policy?.forbiddenTiers ?? [];
+    if (
+      !blocked &&
+      policy?.pinnedHosts === undefined &&
+      policy?.pinnedTier === undefined &&
+      forbidden.length === 0 &&
+      requires.length === 0
+    )
+      row.fill(1);
+    else {
+      const pinned = policy?.pinnedHosts ? new Set(policy.pinnedHosts) : undefined;
+      p.hosts.forEach((h, j) => {
+        const ok =
+          (pinned === undefined || pinned.has(h.id)) &&
+          (policy?.pinnedTier === undefined || h.tier === policy.pinnedTier) &&
+          !forbidden.includes(h.tier) &&
+          requires.every((c) => capabilities[j]!.has(c)) &&
+          !unreachable[h.site];
+        row[j] = ok ? 1 : 0;
       });
-    p.hosts.forEach((h, j) => {
-      const ok =
-        (pinned === undefined || pinned.has(h.id)) &&
-        (policy?.pinnedTier === undefined || h.tier === policy.pinnedTier) &&
-        !policy?.forbiddenTiers?.includes(h.tier) &&
-        (policy?.requires ?? []).every((c) => capabilities[j]!.has(c)) &&
-        !unreachable.has(h.site);
-      allowed[i * H + j] = ok ? 1 : 0;
-    });
+    }
     for (const id of e.current ?? []) current[i * H + hostIndex.get(id)!] = 1;
   });
 
@@ -119,45 +140,63 @@ export function compile(p: PlacementProblem): Instance {
   const agentOrigins: number[][] = [];
   const agentsOf: number[][] = p.endpoints.map(() => []);
   const agentAt: Int32Array[] = p.endpoints.map(() => new Int32Array(O));
+  const everyOrigin = [...Array(O).keys()];
+  const addAgent = (i: number, origins: number[]) => {
+    const a = agentEndpoint.length;
+    agentEndpoint.push(i);
+    agentOrigins.push(origins);
+    agentsOf[i]!.push(a);
+    return a;
+  };
   p.endpoints.forEach((_e, i) => {
-    const busy = [...Array(O).keys()].filter((o) => traffic[i]![o]! > 0);
-    const groups = maxReplicas[i]! > 1 && busy.length > 1 ? busy.map((o) => [o]) : [[...Array(O).keys()]];
-    for (const origins of groups) {
-      const a = agentEndpoint.length;
-      agentEndpoint.push(i);
-      agentOrigins.push(origins);
-      agentsOf[i]!.push(a);
-      for (const o of origins) agentAt[i]![o] = a;
-    }
-    // Origins without traffic follow the first agent; they cost nothing and load nothing.
-    for (let o = 0; o < O; o++) if (!busy.includes(o) && groups.length > 1) agentAt[i]![o] = agentsOf[i]![0]!;
+    const t = traffic[i]!;
+    let busy = 0;
+    for (let o = 0; o < O; o++) if (t[o]! > 0) busy++;
+    if (maxReplicas[i]! > 1 && busy > 1) {
+      for (let o = 0; o < O; o++) if (t[o]! > 0) agentAt[i]![o] = addAgent(i, [o]);
+      // Origins without traffic follow the first agent; they cost nothing and load nothing.
+      for (let o = 0; o < O; o++) if (!(t[o]! > 0)) agentAt[i]![o] = agentsOf[i]![0]!;
+    } else agentAt[i]!.fill(addAgent(i, everyOrigin));
   });
   const A = agentEndpoint.length;
 
-  const zoneCost = new Float64Array(A * Z);
-  const load = new Float64Array(A * Z);
-  for (let a = 0; a < A; a++) {
-    const e = p.endpoints[agentEndpoint[a]!]!;
-    const t = traffic[agentEndpoint[a]!]!;
+  // Per endpoint and zone: execution and store access per request served.
+  const msPerCall = new Float64Array(E * Z);
+  const perRequest = new Float64Array(E * Z);
+  p.endpoints.forEach((e, i) => {
     for (let z = 0; z < Z; z++) {
       const site = zoneSite[z]!;
       const ms = cpuMs(e, zoneTier[z]!);
-      let cost = 0;
-      let rate = 0;
-      for (const o of agentOrigins[a]!) {
-        cost += e.ratePerOrigin[o]! * p.rttMs[o]![site]!;
-        rate += t[o]!;
-      }
-      cost += rate * ms;
+      let cost = ms;
       for (const s of e.stores) {
         const store = storeById.get(s.store)!;
         const rtt = store.rttMs[site] ?? 0; // unreachable zones are disallowed for the endpoint
         cost +=
-          rate *
-          (s.perRequest * rtt + s.bytesPerRequest * byteCost(p, zoneTier[z]!, site, store.tier, store.site));
+          s.perRequest * rtt + s.bytesPerRequest * byteCost(p, zoneTier[z]!, site, store.tier, store.site);
       }
-      zoneCost[a * Z + z] = cost;
-      load[a * Z + z] = rate * ms;
+      msPerCall[i * Z + z] = ms;
+      perRequest[i * Z + z] = cost;
+    }
+  });
+  const zoneCost = new Float64Array(A * Z);
+  const load = new Float64Array(A * Z);
+  const toSite = new Float64Array(O); // the agent's clients' round trips to each site
+  for (let a = 0; a < A; a++) {
+    const i = agentEndpoint[a]!;
+    const e = p.endpoints[i]!;
+    const t = traffic[i]!;
+    let rate = 0;
+    toSite.fill(0);
+    for (const o of agentOrigins[a]!) {
+      rate += t[o]!;
+      const clients = e.ratePerOrigin[o]!;
+      if (clients === 0) continue;
+      const rtt = p.rttMs[o]!;
+      for (let site = 0; site < O; site++) toSite[site] = toSite[site]! + clients * rtt[site]!;
+    }
+    for (let z = 0; z < Z; z++) {
+      zoneCost[a * Z + z] = toSite[zoneSite[z]!]! + rate * perRequest[i * Z + z]!;
+      load[a * Z + z] = rate * msPerCall[i * Z + z]!;
     }
   }
 

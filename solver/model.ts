@@ -43,27 +43,36 @@ export function evaluate(
   placement: Placement,
   traffic: Float64Array[] = trafficByOrigin(p),
 ): Cost {
-  const hostById = new Map(p.hosts.map((h) => [h.id, h]));
+  const O = p.sites.length;
+  const hostIndex = new Map(p.hosts.map((h, j) => [h.id, j]));
+  const endpointIndex = new Map(p.endpoints.map((e, i) => [e.id, i]));
   const storeById = new Map(p.stores.map((s) => [s.id, s]));
-  const routeOf = (id: string, o: number) => hostById.get(placement[id]!.route[o]!)!;
+  // Each endpoint's host per origin, looked up once: the calls below read their callee's.
+  const routed = new Int32Array(p.endpoints.length * O);
+  p.endpoints.forEach((e, i) => {
+    const route = placement[e.id]!.route;
+    for (let o = 0; o < O; o++) routed[i * O + o] = hostIndex.get(route[o]!)!;
+  });
   let latency = 0;
   let egress = 0;
   let migration = 0;
   p.endpoints.forEach((e, i) => {
-    for (let o = 0; o < p.sites.length; o++) {
-      const h = routeOf(e.id, o);
+    const calls = e.calls.map((c) => ({ ...c, to: endpointIndex.get(c.to)! }));
+    for (let o = 0; o < O; o++) {
+      const h = p.hosts[routed[i * O + o]!]!;
       const rate = traffic[i]![o]!;
       latency += e.ratePerOrigin[o]! * p.rttMs[o]![h.site]! + rate * cpuMs(e, h.tier);
+      if (rate === 0) continue;
       for (const a of e.stores) {
         const s = storeById.get(a.store)!;
         latency += rate * a.perRequest * (s.rttMs[h.site] ?? Number.POSITIVE_INFINITY);
         egress += rate * a.bytesPerRequest * byteCost(p, h.tier, h.site, s.tier, s.site);
       }
-      for (const c of e.calls) {
-        const g = routeOf(c.to, o);
-        const calls = rate * c.perRequest;
-        latency += calls * p.rttMs[h.site]![g.site]!;
-        egress += calls * c.bytesPerCall * byteCost(p, h.tier, h.site, g.tier, g.site);
+      for (const c of calls) {
+        const g = p.hosts[routed[c.to * O + o]!]!;
+        const n = rate * c.perRequest;
+        latency += n * p.rttMs[h.site]![g.site]!;
+        egress += n * c.bytesPerCall * byteCost(p, h.tier, h.site, g.tier, g.site);
       }
     }
     const started = placement[e.id]!.hosts.filter((h) => !(e.current ?? []).includes(h)).length;
