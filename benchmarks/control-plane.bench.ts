@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     process: cp,
     adminToken: token,
     secret,
-  } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
+  } = await startControlPlane(dataDir, ['--placement-loop', 'off', '--mtls', 'off']);
   const grpc = cp.info.grpc as string;
   for (const [id, tier] of [
     ['h1', 'cluster'],

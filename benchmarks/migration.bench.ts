@@ -32,7 +32,11 @@ function variant(n: number): Uint8Array {
 }
 
 async function main(): Promise<void> {
-  const { process: cp, adminToken, secret } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
+  const {
+    process: cp,
+    adminToken,
+    secret,
+  } = await startControlPlane(dataDir, ['--placement-loop', 'off', '--mtls', 'off']);
   const call = adminClient(
     () => cp.url,
     () => adminToken,

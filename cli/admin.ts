@@ -2,7 +2,7 @@
 // endpoints, hosts, history. Tables for people by default, --json for scripts.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import {
   ConflictError,
   errorFromCode,
@@ -19,12 +19,15 @@ const COMMON = {
   token: { type: 'string' },
   json: { type: 'boolean' },
   'timeout-ms': { type: 'string' },
+  ca: { type: 'string' },
 } as const;
 
 const COMMON_HELP = `  --control-plane URL   the admin API (default: $ROAM_CONTROL_PLANE or http://127.0.0.1:7900)
   --token TOKEN         admin token (default: $ROAM_TOKEN, or ${DEFAULT_DATA_DIR}/admin.token)
   --json                print JSON instead of a table
   --timeout-ms MS       give up on the control plane after this long (default: 10000)
+  --ca FILE             for an https:// admin API (--admin-tls): the mesh CA its certificate is checked
+                        against (default: $ROAM_CA, or ${DEFAULT_DATA_DIR}/ca.pem)
 
 Exit codes: 0 done, 1 the control plane refused or failed the request, 2 bad usage, 3 the control plane could
 not be reached (or did not answer in time).`;
@@ -34,6 +37,7 @@ interface Common {
   token?: string;
   json?: boolean;
   'timeout-ms'?: string;
+  ca?: string;
 }
 
 /** Why a request to the control plane got no answer, in words an operator can act on. */
@@ -71,6 +75,22 @@ function token(values: Common): string {
   );
 }
 
+let agent: Agent | undefined;
+
+/**
+ * For an https:// admin API: trust the mesh CA (the control plane serves it with a certificate the CA signed).
+ * One per process (`migrate` polls); no keep-alive, so a finished command does not wait on an idle socket.
+ */
+function tlsAgent(values: Common): Agent | undefined {
+  const file = values.ca ?? process.env.ROAM_CA ?? join(DEFAULT_DATA_DIR, 'ca.pem');
+  if (!existsSync(file)) {
+    if (values.ca ?? process.env.ROAM_CA) throw new UsageError(`--ca / $ROAM_CA: no file at ${file}`);
+    return undefined;
+  }
+  agent ??= new Agent({ connect: { ca: readFileSync(file, 'utf8') }, pipelining: 0 });
+  return agent;
+}
+
 async function api(
   values: Common,
   method: 'GET' | 'POST',
@@ -80,10 +100,12 @@ async function api(
   const base = values['control-plane'] ?? process.env.ROAM_CONTROL_PLANE ?? 'http://127.0.0.1:7900';
   const timeoutMs = integerFlag('--timeout-ms', values['timeout-ms']) ?? 10_000;
   const url = `${base}${path}`;
+  const dispatcher = base.startsWith('https:') ? tlsAgent(values) : undefined;
   let status: number;
   let text: string;
   try {
     const res = await request(url, {
+      ...(dispatcher ? { dispatcher } : {}),
       method,
       headers: { authorization: `Bearer ${token(values)}`, 'content-type': 'application/json' },
       body: body === undefined ? null : body instanceof Uint8Array ? body : JSON.stringify(body),
@@ -400,7 +422,12 @@ export const statusCommand = command(
   {},
   async (values) => {
     const out = (await api(values, 'GET', '/api/status')) as {
-      nodes: (NodeRow & { desiredVersion: number; inSync: boolean; connected: boolean })[];
+      nodes: (NodeRow & {
+        desiredVersion: number;
+        inSync: boolean;
+        connected: boolean;
+        certExpires: string | null;
+      })[];
     };
     print(values, out, () =>
       out.nodes.map((n) => ({
@@ -412,6 +439,8 @@ export const statusCommand = command(
         applied: n.appliedVersion,
         desired: n.desiredVersion,
         inSync: n.inSync,
+        // Empty while mTLS is off (no certificate was issued to the node).
+        certExpires: n.certExpires ?? '',
       })),
     );
   },

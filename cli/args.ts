@@ -1,4 +1,5 @@
 // Shared command-line plumbing: option parsing with clear errors, and a uniform way to report them.
+import { existsSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export interface Command {
@@ -31,6 +32,16 @@ export function durationFlag(flag: string, value: string | undefined): number | 
   if (!(ms > 0 && Number.isSafeInteger(ms)))
     throw new UsageError(`${flag} expects a duration such as 90s, 30m, 2h or 1d, got "${value}"`);
   return ms;
+}
+
+/** `--ca FILE` of a node (default $ROAM_CA): the mesh CA's certificate, which must exist if named. */
+export function meshCaFlag(value: string | undefined): string | undefined {
+  const file = value ?? process.env.ROAM_CA;
+  if (file !== undefined && !existsSync(file))
+    throw new UsageError(
+      `--ca / $ROAM_CA: no file at ${file} (the control plane writes it to DATA_DIR/ca.pem)`,
+    );
+  return file;
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(

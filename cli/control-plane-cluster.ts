@@ -53,6 +53,8 @@ export interface Cluster {
   cp: ControlPlane;
   /** For the admin API: on a follower, forwards writes to the leader. */
   forward?: ReplicatedControlPlane['forwardToLeader'];
+  /** With shared state: settles a setting every replica must share (the mesh CA), the first offer winning. */
+  settle?: (name: string, value: unknown) => Promise<void>;
   /** Once the admin API listens: starts campaigning for the Lease and serving the webhook. */
   afterListen(admin: AddressInfo): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
@@ -118,7 +120,12 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
 
   return {
     cp,
-    ...(replica ? { forward: replica.forwardToLeader } : {}),
+    ...(replica
+      ? {
+          forward: replica.forwardToLeader,
+          settle: (name: string, value: unknown) => replica.shared.settle(name, value),
+        }
+      : {}),
     async afterListen(admin) {
       const info: Record<string, unknown> = {};
       if (kube) {

@@ -1,18 +1,19 @@
 // `roam control-plane`: the registry and config server (gRPC for nodes, HTTP for the admin API), and
 // `roam token`, which prints the credentials derived from its secret.
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdminApi } from '../control-plane/admin-api.ts';
 import { adminToken, nodeToken } from '../control-plane/auth.ts';
 import type { ControlPlane } from '../control-plane/control-plane.ts';
 import { startDiscoveryServer } from '../control-plane/discovery-service.ts';
+import { Issuer, readCaFiles, type ServingCertificate } from '../control-plane/issuance.ts';
 import { loopInputs } from '../control-plane/placement-inputs.ts';
 import { PlacementLoop } from '../control-plane/placement-loop.ts';
 import { State } from '../control-plane/state.ts';
 import { parseHostPort } from '../core/http.ts';
 import { startTelemetry } from '../core/telemetry.ts';
 import { migrationCounter, registerPlacementMetrics } from '../profiler/index.ts';
-import { type Command, integerFlag, parse, UsageError } from './args.ts';
+import { type Command, durationFlag, integerFlag, parse, UsageError } from './args.ts';
 import { clusterFlags, clusterUsage, startCluster } from './control-plane-cluster.ts';
 import { onShutdown } from './lifecycle.ts';
 
@@ -32,7 +33,22 @@ Options:
                          half-life of the profile window the loop places from: shorter follows a shifting
                          workload sooner, longer is steadier (default: 30000)
 
-The admin token is written to DIR/admin.token; "roam token --node ID" prints a node's token.
+Mesh identities (mTLS):
+  --mtls on|off          act as the mesh's certificate authority and serve gRPC over TLS (default: on);
+                         nodes then need --ca DIR/ca.pem. Off: plaintext, nodes get no certificates
+  --trust-domain TD      the SPIFFE trust domain (default: generated on first start, kept in the state)
+  --ca-cert FILE, --ca-key FILE
+                         issue from your own CA (PEM); its key is then never stored (default: a CA
+                         generated on first start, ECDSA P-256 for 10 years, kept with the state)
+  --cert-ttl DURATION    lifetime of node certificates (and the control plane's own), renewed at half
+                         of it: 90s, 30m, 24h (default: 24h)
+  --tls-name NAME        a DNS name or address the control plane's certificate also carries (repeatable;
+                         localhost, 127.0.0.1, ::1 and the listen hosts are always in it)
+  --admin-tls            serve the admin API over HTTPS with the control plane's certificate (the CLI
+                         then checks it with --ca, $ROAM_CA or DIR/ca.pem)
+
+The admin token is written to DIR/admin.token and the mesh CA's certificate to DIR/ca.pem; "roam token
+--node ID" prints a node's token (see "roam token --help" for how a node gets its certificate).
 ${clusterUsage}`;
 
 export const controlPlaneCommand: Command = {
@@ -50,6 +66,13 @@ export const controlPlaneCommand: Command = {
         'placement-loop': { type: 'string' },
         'loop-period-ms': { type: 'string' },
         'profile-half-life-ms': { type: 'string' },
+        mtls: { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        'cert-ttl': { type: 'string' },
+        'tls-name': { type: 'string', multiple: true },
+        'admin-tls': { type: 'boolean' },
         ...clusterFlags,
       },
       usage,
@@ -68,6 +91,17 @@ export const controlPlaneCommand: Command = {
     if (loopMode !== 'on' && loopMode !== 'off')
       throw new UsageError(`--placement-loop expects on or off, got "${loopMode}"`);
     const loopPeriodMs = integerFlag('--loop-period-ms', values['loop-period-ms'], 100);
+    const mtls = values.mtls ?? 'on';
+    if (mtls !== 'on' && mtls !== 'off') throw new UsageError(`--mtls expects on or off, got "${mtls}"`);
+    const certTtlMs = durationFlag('--cert-ttl', values['cert-ttl']);
+    if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined))
+      throw new UsageError('--ca-cert and --ca-key go together: the CA certificate and its private key');
+    for (const f of [values['ca-cert'], values['ca-key']])
+      if (f !== undefined && !existsSync(f)) throw new UsageError(`no file at ${f}`);
+    if (mtls === 'off' && values['admin-tls'])
+      throw new UsageError(
+        '--admin-tls needs --mtls on: the admin API serves the certificate the mesh CA issues',
+      );
     const cluster = await startCluster(values, {
       dataDir,
       ...(timeout ? { nodeTimeoutMs: timeout } : {}),
@@ -77,7 +111,19 @@ export const controlPlaneCommand: Command = {
     const tokenFile = join(dataDir, 'admin.token');
     writeFileSync(tokenFile, `${adminToken(cp.state.secret())}\n`);
     chmodSync(tokenFile, 0o600);
-    const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port);
+    let serving: ServingCertificate | undefined;
+    if (mtls === 'on') {
+      cp.issuer = await Issuer.open(cp.state, {
+        ...(values['ca-cert'] ? { ca: readCaFiles(values['ca-cert'], values['ca-key']!) } : {}),
+        ...(values['trust-domain'] ? { trustDomain: values['trust-domain'] } : {}),
+        ...(certTtlMs ? { certTtlMs } : {}),
+        ...(cluster.settle ? { settle: cluster.settle } : {}),
+      }).catch((err: Error) => {
+        throw new UsageError(`cannot set up the mesh CA: ${err.message}`);
+      });
+      serving = await cp.issuer.serving([grpcAt.host, adminAt.host, ...(values['tls-name'] ?? [])]);
+    }
+    const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port, serving);
     const loop = loopMode === 'on' ? startPlacementLoop(cp, loopPeriodMs) : undefined;
     const telemetry = await startTelemetry('roam-control-plane');
     registerPlacementMetrics(() => {
@@ -90,7 +136,13 @@ export const controlPlaneCommand: Command = {
     cp.onMigrationStep((m) => {
       if (m.outcome) countMigration(m.endpoint, m.outcome);
     });
-    const admin = new AdminApi(cp, loop, cluster.forward, telemetry.metricsHandler);
+    const admin = new AdminApi(
+      cp,
+      loop,
+      cluster.forward,
+      telemetry.metricsHandler,
+      values['admin-tls'] ? serving : undefined,
+    );
     const adminAddress = await admin.listen(adminAt.port, adminAt.host);
     const clusterInfo = await cluster.afterListen(adminAddress);
     const stopped = onShutdown(async () => {
@@ -98,6 +150,7 @@ export const controlPlaneCommand: Command = {
       await admin.close();
       await telemetry.shutdown();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      serving?.close();
       await cluster.stop();
     });
     console.log(
@@ -107,6 +160,13 @@ export const controlPlaneCommand: Command = {
         address: `${adminAddress.address}:${adminAddress.port}`,
         grpc: `${grpcAt.host}:${port}`,
         dataDir,
+        ...(cp.issuer
+          ? {
+              trustDomain: cp.issuer.trustDomain,
+              ca: cp.issuer.caFile,
+              adminTls: values['admin-tls'] === true,
+            }
+          : { mtls: 'off' }),
         ...clusterInfo,
       }),
     );
@@ -131,7 +191,17 @@ function startPlacementLoop(cp: ControlPlane, periodMs: number | undefined): Pla
 const tokenUsage = `Usage: roam token [--data-dir DIR] [--node ID]
 
 Prints the admin token, or with --node the token node ID presents to the control plane. With $ROAM_SECRET set
-(the control plane's secret on Kubernetes), derives it from that instead of reading DIR.`;
+(the control plane's secret on Kubernetes), derives it from that instead of reading DIR.
+
+How a node gets its identity (mTLS on, the default):
+  1. the node dials the control plane's gRPC over TLS and checks its certificate against the mesh CA
+     (--ca DIR/ca.pem or $ROAM_CA on roam proxy and roam host), presenting its node token;
+  2. it generates a key pair (the private key never leaves the node) and sends a certificate signing request;
+  3. the control plane signs a certificate for the node its token names (never another: PERMISSION_DENIED),
+     spiffe://TRUST-DOMAIN/node/ID, valid for --cert-ttl (24h), and the node serves and calls the mesh with it;
+  4. at half the certificate's lifetime the node sends a new CSR for a new key, and keeps the old certificate
+     while it is valid if the control plane cannot be reached. "roam status" shows each node's expiry.
+The token is the bootstrap credential: keep it as secret as a key.`;
 
 export const tokenCommand: Command = {
   name: 'token',

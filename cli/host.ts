@@ -10,7 +10,7 @@ import { startNodeProfiling } from '../profiler/index.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
 import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
 import { HostServer } from '../wasm-host/server.ts';
-import { type Command, integerFlag, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, meshCaFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam host --tier <${TIERS.join('|')}> --listen HOST:PORT [options]
@@ -35,7 +35,9 @@ Options:
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P    take assignments from the control plane's gRPC address; the host then runs only
                          the modules it is told to, and its upload and activation routes are closed
-  --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
+  --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)
+  --ca FILE              the mesh CA's certificate (the control plane's DATA_DIR/ca.pem; default: $ROAM_CA):
+                         the control plane's TLS is checked against it; needed when it runs with mTLS on`;
 
 export const hostCommand: Command = {
   name: 'host',
@@ -59,6 +61,7 @@ export const hostCommand: Command = {
         token: { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        ca: { type: 'string' },
         profiling: { type: 'string' },
         'report-interval-ms': { type: 'string' },
       },
@@ -125,9 +128,11 @@ export const hostCommand: Command = {
     if (managed) {
       const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
       if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      const caFile = meshCaFlag(values.ca);
       const client: DiscoveryClient = new DiscoveryClient({
         address: values['control-plane']!,
         token: nodeToken,
+        ...(caFile ? { caFile } : {}),
         node: {
           nodeId: id,
           kind: 'host',

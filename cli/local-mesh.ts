@@ -262,6 +262,10 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         cpDir,
         '--profile-half-life-ms',
         MESH_PROFILE_HALF_LIFE_MS,
+        // Plaintext for now: the data-store host it starts answers no mesh TLS, so nodes holding identities
+        // could not reach the stores.
+        '--mtls',
+        'off',
         ...(options.controlPlaneArgs ?? []),
       ]),
     );

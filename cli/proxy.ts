@@ -6,7 +6,7 @@ import { startTelemetry } from '../core/telemetry.ts';
 import { startNodeProfiling } from '../profiler/index.ts';
 import { AdminServer, loadRouteFile, type ProxyLimits, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
-import { type Command, integerFlag, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, meshCaFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam proxy --listen HOST:PORT [--upstream URL] [--admin HOST:PORT] [options]
@@ -38,7 +38,9 @@ Options:
   --profiling on|off      per-endpoint profiles, probes and their metrics (default: on)
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
-  --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)`;
+  --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)
+  --ca FILE               the mesh CA's certificate (the control plane's DATA_DIR/ca.pem; default: $ROAM_CA):
+                          the control plane's TLS is checked against it; needed when it runs with mTLS on`;
 
 /** Flags that set a limit of the proxy (docs/proxy.md lists each with its default). */
 const LIMIT_FLAGS = [
@@ -86,6 +88,7 @@ export const proxyCommand: Command = {
         'upstream-body-timeout-ms': { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        ca: { type: 'string' },
         profiling: { type: 'string' },
         'fast-path': { type: 'string' },
         'report-interval-ms': { type: 'string' },
@@ -145,6 +148,7 @@ export const proxyCommand: Command = {
     if (values['control-plane']) {
       const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
       if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      const caFile = meshCaFlag(values.ca);
       // gRPC and the discovery client are loaded only by a proxy that has a control plane to talk to.
       const [{ DiscoveryClient, processLoad }, { applyToProxy }] = await Promise.all([
         import('../control-plane/client.ts'),
@@ -153,6 +157,7 @@ export const proxyCommand: Command = {
       const client: DiscoveryClient = new DiscoveryClient({
         address: values['control-plane'],
         token: nodeToken,
+        ...(caFile ? { caFile } : {}),
         node: {
           nodeId: id,
           kind: 'proxy',

@@ -1,6 +1,7 @@
-// The control plane's admin API over HTTP (docs/control-plane.md), which the `roam` CLI uses. Every route but
-// /healthz requires the admin token.
+// The control plane's admin API over HTTP, or HTTPS with the control plane's certificate (--admin-tls)
+// (docs/control-plane.md), which the `roam` CLI uses. Every route but /healthz requires the admin token.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, InvalidArgumentError, NotFoundError, UnauthorizedError } from '../core/errors.ts';
 import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
@@ -8,6 +9,7 @@ import type { RouteSpec } from '../proxy/index.ts';
 import { bearer, verifyAdminToken } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { Dashboard } from './dashboard.ts';
+import type { ServingCertificate } from './issuance.ts';
 import type { ShiftPolicy } from './migration.ts';
 import type { PlacementLoop } from './placement-loop.ts';
 import type { EndpointPolicy } from './state.ts';
@@ -89,15 +91,19 @@ export class AdminApi {
   private readonly server: Server;
   private readonly dashboard: Dashboard;
 
-  /** `forward`: on a follower replica, passes a write to the leader and answers true (replica.ts). */
+  /**
+   * `forward`: on a follower replica, passes a write to the leader and answers true (replica.ts). `tls`: serve
+   * HTTPS with this certificate, swapped in for new connections as it renews.
+   */
   constructor(
     cp: ControlPlane,
     loop?: PlacementLoop,
     forward?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,
     metrics?: (req: IncomingMessage, res: ServerResponse) => void,
+    tls?: ServingCertificate,
   ) {
     this.dashboard = new Dashboard(cp);
-    this.server = createServer(async (req, res) => {
+    const handle = async (req: IncomingMessage, res: ServerResponse) => {
       try {
         const url = new URL(req.url ?? '/', 'http://control-plane');
         const method = req.method ?? 'GET';
@@ -228,7 +234,14 @@ export class AdminApi {
       } catch (err) {
         sendError(res, err);
       }
-    });
+    };
+    if (tls) {
+      const https = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, handle);
+      tls.onRenew(() => https.setSecureContext({ key: tls.keyPem, cert: tls.certPem }));
+      this.server = https;
+    } else {
+      this.server = createServer(handle);
+    }
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

@@ -1,11 +1,17 @@
 // The node side of the discovery stream, shared by proxies and hosts: subscribe, apply each snapshot through
 // the node's own callback, ACK what was applied (or NACK with the reason and keep the last good snapshot),
 // send heartbeats, and resubscribe with backoff whenever the stream ends. Between streams the node keeps
-// serving what it applied last (static stability).
+// serving what it applied last (static stability). Before its first subscribe the node gets its mesh
+// certificate (a CSR for a key it generates and keeps; core/mesh-identity.ts) and renews it at half its
+// lifetime; against a control plane with mTLS on, the channel is TLS, checked against the mesh CA.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { toRoamError } from '../core/errors.ts';
+import { MeshIdentity, parseSpiffeId, setMeshIdentity, spiffeIdOf } from '../core/mesh-identity.ts';
 import {
+  type CertificateRequestMsg,
   Discovery,
+  type IssuedCertificateMsg,
   type NodeMessage,
   type ReportAckMsg,
   type ReportBatchMsg,
@@ -30,6 +36,16 @@ export interface DiscoveryClientOptions {
   log?(event: Record<string, unknown>): void;
   /** Measurements streamed on the Report rpc while connected (the profiler); none without it. */
   report?: Reporting;
+  /**
+   * The mesh CA's certificate file (`--ca`, $ROAM_CA): the control plane is dialled over TLS and must present
+   * a certificate this CA signed for spiffe://TRUST-DOMAIN/control-plane. Without it, plaintext.
+   */
+  caFile?: string;
+  /**
+   * Install the certificate as this process's mesh identity (meshIdentity(), read by listeners and
+   * connectors); default true. Tests running several nodes in one process turn it off and read `identity`.
+   */
+  processIdentity?: boolean;
 }
 
 export interface Reporting {
@@ -49,7 +65,21 @@ type GrpcClient = grpc.Client & {
     metadata: grpc.Metadata,
     cb: (err: grpc.ServiceError | null, res?: { module: Buffer }) => void,
   ): void;
+  IssueCertificate(
+    req: CertificateRequestMsg,
+    metadata: grpc.Metadata,
+    cb: (err: grpc.ServiceError | null, res?: IssuedCertificateMsg) => void,
+  ): void;
 };
+
+/** The control plane's certificate must name it (an X.509-SVID names a workload, not the host dialled). */
+function checkControlPlane(_host: string, cert: { subjectaltname?: string }): Error | undefined {
+  const id = spiffeIdOf(cert.subjectaltname);
+  if (id && parseSpiffeId(id)?.path === 'control-plane') return undefined;
+  return new Error(`the server's certificate names ${id ?? 'no SPIFFE ID'}, not spiffe://.../control-plane`);
+}
+
+const RENEW_RETRY_MAX_MS = 30_000;
 
 export class DiscoveryClient {
   private readonly options: DiscoveryClientOptions;
@@ -68,12 +98,35 @@ export class DiscoveryClient {
   /** What the last applied snapshot left running, sent again on every subscribe. */
   private ready: string[] = [];
   connected = false;
+  /** This node's mesh identity once the control plane issued one (mTLS on). */
+  identity: MeshIdentity | undefined;
+  /**
+   * Settles once the node knows how it stands: with its first certificate installed, or undefined when the
+   * control plane has mTLS off (the node goes on in plaintext).
+   */
+  readonly identityReady: Promise<MeshIdentity | undefined>;
+  private settleIdentity!: (identity: MeshIdentity | undefined) => void;
+  private identitySettled = false;
+  private renewal: NodeJS.Timeout | undefined;
+  private renewRetryMs = 1000;
+  /** Problems with the channel's TLS already logged: each is said once, not at every retry. */
+  private readonly explained = new Set<string>();
 
   constructor(options: DiscoveryClientOptions) {
     this.options = options;
     this.metadata.set('authorization', `Bearer ${options.token}`);
-    this.client = new Discovery(options.address, grpc.credentials.createInsecure(), {
+    this.identityReady = new Promise((resolve) => {
+      this.settleIdentity = resolve;
+    });
+    const credentials = options.caFile
+      ? grpc.credentials.createSsl(readFileSync(options.caFile), null, null, {
+          checkServerIdentity: checkControlPlane,
+        })
+      : grpc.credentials.createInsecure();
+    this.client = new Discovery(options.address, credentials, {
       'grpc.keepalive_time_ms': 10_000,
+      // The name sent in SNI: the address may be an IP, which SNI does not carry (and Node warns about).
+      ...(options.caFile ? { 'grpc.ssl_target_name_override': 'roam-control-plane' } : {}),
     }) as unknown as GrpcClient;
   }
 
@@ -87,6 +140,13 @@ export class DiscoveryClient {
 
   private connect(): void {
     if (this.closed) return;
+    if (!this.identitySettled) {
+      this.obtainIdentity().then(
+        () => this.connect(),
+        (err: Error) => this.retryLater(err),
+      );
+      return;
+    }
     const stream = this.client.Stream(this.metadata);
     this.stream = stream;
     stream.write({
@@ -105,11 +165,7 @@ export class DiscoveryClient {
       this.connected = false;
       clearInterval(this.heartbeat);
       this.stopReports();
-      if (this.closed) return;
-      this.log({ event: 'disconnected', reason: err?.message ?? 'stream ended', retryInMs: this.backoffMs });
-      // Jittered exponential backoff, capped low: a restarted control plane should see its nodes back soon.
-      this.retry = setTimeout(() => this.connect(), this.backoffMs * (0.5 + Math.random() / 2));
-      this.backoffMs = Math.min(this.backoffMs * 2, 2000);
+      this.retryLater(err);
     };
     stream.on('error', lost);
     stream.on('end', () => lost());
@@ -120,6 +176,115 @@ export class DiscoveryClient {
       stream.write({ heartbeat: load });
     }, every);
     this.heartbeat.unref();
+  }
+
+  private retryLater(err?: Error): void {
+    if (this.closed) return;
+    if (err) this.explain(err);
+    this.log({ event: 'disconnected', reason: err?.message ?? 'stream ended', retryInMs: this.backoffMs });
+    // Jittered exponential backoff, capped low: a restarted control plane should see its nodes back soon.
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.connect(), this.backoffMs * (0.5 + Math.random() / 2));
+    this.backoffMs = Math.min(this.backoffMs * 2, 2000);
+  }
+
+  /**
+   * A channel that cannot work as configured (a TLS control plane dialled in plaintext, the wrong CA) looks
+   * like an unreachable control plane at the gRPC level: says once, in one line, what to pass instead.
+   */
+  private explain(err: Error): void {
+    const at = this.options.address;
+    const say = (key: string, message: string) => {
+      if (this.explained.has(key)) return;
+      this.explained.add(key);
+      this.log({ event: 'control-plane-tls', level: 'error', message });
+    };
+    const details = (err as grpc.ServiceError).details ?? err.message;
+    if (this.options.caFile) {
+      if (/certificate|spiffe/i.test(details))
+        say(
+          'wrong-ca',
+          `the control plane at ${at} did not prove itself with the CA in --ca ${this.options.caFile} (${details}): pass the CA it uses (its DATA_DIR/ca.pem)`,
+        );
+      else if (/wrong version number|packet length|SSL|TLS/i.test(details))
+        say(
+          'plaintext',
+          `the control plane at ${at} does not speak TLS (is it running with --mtls off?): drop --ca and $ROAM_CA, or turn mTLS on there`,
+        );
+      return;
+    }
+    if ((err as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || this.explained.has('no-ca')) return;
+    void speaksTls(at).then((tls) => {
+      if (tls)
+        say(
+          'no-ca',
+          `the control plane at ${at} speaks TLS (mTLS is on) and this node has no CA to check it with: pass --ca FILE (the control plane's DATA_DIR/ca.pem) or set $ROAM_CA`,
+        );
+    });
+  }
+
+  /** A key pair and CSR, the certificate for them, installed; undefined when mTLS is off over there. */
+  private async obtainIdentity(): Promise<void> {
+    const { createCsr } = await import('./csr.ts');
+    const node = this.options.node;
+    const { keyPem, csrPem } = await createCsr(node.nodeId);
+    let issued: IssuedCertificateMsg;
+    try {
+      issued = await new Promise<IssuedCertificateMsg>((resolve, reject) =>
+        this.client.IssueCertificate(
+          {
+            csr: csrPem,
+            node: { nodeId: node.nodeId, kind: node.kind, tier: node.tier, location: node.location },
+          },
+          this.metadata,
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        ),
+      );
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.FAILED_PRECONDITION && !this.identity) {
+        this.log({ event: 'plaintext', reason: (err as grpc.ServiceError).details });
+        this.identitySettled = true;
+        this.settleIdentity(undefined);
+        return;
+      }
+      throw err;
+    }
+    const material = { keyPem, certPem: issued.certificateChain, caPem: issued.caBundle };
+    if (this.identity) this.identity.update(material);
+    else {
+      this.identity = new MeshIdentity(material);
+      if (this.options.processIdentity !== false) setMeshIdentity(this.identity);
+    }
+    this.log({
+      event: 'certificate',
+      spiffeId: this.identity.spiffeId,
+      notAfter: this.identity.notAfter.toISOString(),
+    });
+    this.identitySettled = true;
+    this.settleIdentity(this.identity);
+    this.renewRetryMs = 1000;
+    // Half the lifetime left: time enough for retries, and a peer's clock a little off still accepts it.
+    this.scheduleRenewal((issued.notAfterMs - Date.now()) / 2);
+  }
+
+  private scheduleRenewal(inMs: number): void {
+    clearTimeout(this.renewal);
+    if (this.closed) return;
+    this.renewal = setTimeout(
+      () => {
+        this.obtainIdentity().catch((err: Error) => {
+          if (this.closed) return;
+          // The old certificate keeps serving while it is valid; the next try comes sooner than its expiry.
+          const retryInMs = this.renewRetryMs;
+          this.log({ event: 'certificate-renewal-failed', reason: err.message, retryInMs });
+          this.explain(err);
+          this.renewRetryMs = Math.min(this.renewRetryMs * 2, RENEW_RETRY_MAX_MS);
+          this.scheduleRenewal(retryInMs);
+        });
+      },
+      Math.max(0, inMs),
+    );
+    this.renewal.unref();
   }
 
   private async applySnapshot(
@@ -178,12 +343,35 @@ export class DiscoveryClient {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.renewal);
     clearInterval(this.heartbeat);
     this.stopReports();
     clearTimeout(this.retry);
     this.stream?.end();
     this.client.close();
   }
+}
+
+/** Whether something at HOST:PORT completes a TLS handshake (certificate unchecked: only the protocol matters). */
+async function speaksTls(address: string): Promise<boolean> {
+  const tls = await import('node:tls');
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: address.slice(0, colon).replace(/^\[|\]$/g, ''),
+      port: Number(address.slice(colon + 1)),
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2'],
+      servername: 'roam-control-plane',
+    });
+    const done = (yes: boolean) => {
+      socket.destroy();
+      resolve(yes);
+    };
+    socket.once('secureConnect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(2000, () => done(false));
+  });
 }
 
 /** Heartbeat load for this process: `inFlight` from the node, CPU (millicores, since the last call) and RSS. */

@@ -5,6 +5,8 @@ import { ConflictError, InvalidArgumentError, NotFoundError } from '../core/erro
 import { ProfileStore, type ProfileStoreOptions } from '../profiler/index.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { RouteTable } from '../proxy/index.ts';
+import type { Issued } from './ca.ts';
+import type { Issuer } from './issuance.ts';
 import {
   type Layout,
   type MigrationOptions,
@@ -14,7 +16,7 @@ import {
 } from './migration.ts';
 import { Pins } from './pins.ts';
 import { observeReplicas } from './placement-inputs.ts';
-import type { SnapshotMsg, SubscribeMsg } from './proto.ts';
+import type { CertificateRequestMsg, SnapshotMsg, SubscribeMsg } from './proto.ts';
 import { buildSnapshots, type SnapshotContent } from './snapshot.ts';
 import { type EndpointPolicy, type NodeRecord, policyViolation, State } from './state.ts';
 
@@ -70,6 +72,8 @@ export class ControlPlane {
   /** Endpoints operators moved by hand, which the placement loop leaves alone. */
   readonly pins: Pins;
   private readonly stepListeners = new Set<(m: MigrationRecord) => void>();
+  /** The mesh CA nodes get their certificates from; undefined while mTLS is off. */
+  issuer: Issuer | undefined;
 
   constructor(options: ControlPlaneOptions) {
     this.state = new State(options.dataDir);
@@ -154,7 +158,7 @@ export class ControlPlane {
     const node: NodeRecord = {
       id: msg.nodeId,
       kind: msg.kind,
-      tier: msg.tier || (msg.kind === 'proxy' ? 'in-process' : 'cluster'),
+      tier: tierOf(msg),
       location: msg.location || msg.nodeId,
       address: msg.address,
       cpuMillis: msg.cpuMillis,
@@ -173,6 +177,32 @@ export class ControlPlane {
     session.sentVersion = -1;
     this.publish();
     return node;
+  }
+
+  /**
+   * Signs a certificate for `nodeId` (the node its token proves) from its CSR, naming the tier and site it
+   * subscribes with. Undefined when mTLS is off.
+   */
+  async issueCertificate(nodeId: string, request: CertificateRequestMsg): Promise<Issued | undefined> {
+    if (!this.issuer) return undefined;
+    const node = request.node;
+    const issued = await this.issuer.issue(request.csr, {
+      nodeId,
+      tier: tierOf(node),
+      site: node.location || nodeId,
+    });
+    this.recordCertificate(nodeId, issued.spiffeId, issued.notAfter.getTime());
+    return issued;
+  }
+
+  recordCertificate(nodeId: string, spiffeId: string, notAfter: number): void {
+    this.state.saveCertificate(nodeId, spiffeId, notAfter);
+    this.state.record('certificate-issued', null, {
+      node: nodeId,
+      spiffeId,
+      notAfter: new Date(notAfter).toISOString(),
+    });
+    this.notify();
   }
 
   disconnect(nodeId: string, session: NodeSession): void {
@@ -442,15 +472,23 @@ export class ControlPlane {
   }
 
   status() {
+    const certificates = this.state.certificateExpiries();
     return this.state.nodes().map((n) => {
       const desired = this.state.snapshotOf(n.id)?.version ?? 0;
+      const certExpires = certificates.get(n.id);
       return {
         ...n,
         desiredVersion: desired,
         inSync: desired === n.appliedVersion,
         connected: this.sessions.has(n.id),
         load: this.load.get(n.id) ?? null,
+        certExpires: certExpires === undefined ? null : new Date(certExpires).toISOString(),
       };
     });
   }
+}
+
+/** A node's tier as it subscribes: proxies embed an in-process host; a host says nothing means cluster. */
+function tierOf(node: Pick<SubscribeMsg, 'kind' | 'tier'>): string {
+  return node.tier || (node.kind === 'proxy' ? 'in-process' : 'cluster');
 }

@@ -1,11 +1,16 @@
-// The gRPC face of the control plane (protocol/roam.proto): the discovery stream, module fetches and the
-// report stream. Every call presents a node token; a node can only subscribe as itself.
+// The gRPC face of the control plane (protocol/roam.proto): the discovery stream, module fetches, the report
+// stream and certificate issuance. Every call presents a node token; a node can only subscribe, report and get
+// a certificate as itself. With mTLS on, the server speaks TLS with the control plane's own certificate.
 import * as grpc from '@grpc/grpc-js';
 import { toRoamError } from '../core/errors.ts';
 import { bearer, verifyNodeToken } from './auth.ts';
+import { CsrRefusedError, InvalidCsrError } from './ca.ts';
 import type { ControlPlane, NodeSession } from './control-plane.ts';
+import type { ServingCertificate } from './issuance.ts';
 import {
+  type CertificateRequestMsg,
   Discovery,
+  type IssuedCertificateMsg,
   type NodeMessage,
   type ReportAckMsg,
   type ReportBatchMsg,
@@ -97,6 +102,47 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
       }
     },
 
+    IssueCertificate(
+      call: grpc.ServerUnaryCall<CertificateRequestMsg, IssuedCertificateMsg>,
+      callback: grpc.sendUnaryData<IssuedCertificateMsg>,
+    ) {
+      const tokenNode = authenticate(cp, call.metadata);
+      if (!tokenNode) {
+        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
+        return;
+      }
+      const claimed = call.request.node?.nodeId;
+      if (claimed !== tokenNode) {
+        callback(
+          fail(grpc.status.PERMISSION_DENIED, `token is for node "${tokenNode}", not "${claimed ?? ''}"`),
+        );
+        return;
+      }
+      cp.issueCertificate(tokenNode, call.request).then(
+        (issued) => {
+          if (!issued) {
+            callback(fail(grpc.status.FAILED_PRECONDITION, 'mTLS is off on this control plane'));
+            return;
+          }
+          callback(null, {
+            certificateChain: issued.certPem,
+            caBundle: cp.issuer!.ca.certPem,
+            trustDomain: cp.issuer!.trustDomain,
+            notAfterMs: issued.notAfter.getTime(),
+          });
+        },
+        (err: Error) => {
+          const code =
+            err instanceof CsrRefusedError
+              ? grpc.status.PERMISSION_DENIED
+              : err instanceof InvalidCsrError
+                ? grpc.status.INVALID_ARGUMENT
+                : grpc.status.INTERNAL;
+          callback(fail(code, err.message));
+        },
+      );
+    },
+
     // Each batch goes into the profile store and is answered with the nodes to probe: every other node up.
     Report(call: grpc.ServerDuplexStream<ReportBatchMsg, ReportAckMsg>) {
       const tokenNode = authenticate(cp, call.metadata);
@@ -133,17 +179,44 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
   };
 }
 
+/**
+ * Serves discovery on HOST:PORT: over TLS with `tls` (the control plane's certificate, swapped in for new
+ * connections as it renews), else in plaintext. Nodes authenticate with their tokens either way; they have no
+ * certificate before they ask this server for one, so none is requested.
+ */
 export async function startDiscoveryServer(
   cp: ControlPlane,
   host: string,
   port: number,
+  tls?: ServingCertificate,
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
   server.addService(Discovery.service, discoveryService(cp));
+  const credentials = tls ? servingCredentials(tls) : grpc.ServerCredentials.createInsecure();
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(`${host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, port: bound };
+}
+
+function servingCredentials(tls: ServingCertificate): grpc.ServerCredentials {
+  const listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  const current = () => ({ certificate: Buffer.from(tls.certPem), privateKey: Buffer.from(tls.keyPem) });
+  tls.onRenew(() => {
+    for (const l of listeners) l(current());
+  });
+  const provider: grpc.experimental.CertificateProvider = {
+    addCaCertificateListener() {},
+    removeCaCertificateListener() {},
+    addIdentityCertificateListener(listener) {
+      listeners.add(listener);
+      // grpc-js registers its watcher only after this returns: an answer given at once would reach nobody.
+      queueMicrotask(() => listener(current()));
+    },
+    removeIdentityCertificateListener(listener) {
+      listeners.delete(listener);
+    },
+  };
+  // grpc-js's declaration names its first parameter the CA provider, but passes it on as the identity one.
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, null, false);
 }

@@ -34,6 +34,20 @@ export interface SubscribeMsg {
   ready?: string[];
 }
 
+/** protocol/roam.proto's CertificateRequest. */
+export interface CertificateRequestMsg {
+  csr: string;
+  node: Pick<SubscribeMsg, 'nodeId' | 'kind' | 'tier' | 'location'> & Partial<SubscribeMsg>;
+}
+
+/** protocol/roam.proto's IssuedCertificate. */
+export interface IssuedCertificateMsg {
+  certificateChain: string;
+  caBundle: string;
+  trustDomain: string;
+  notAfterMs: number;
+}
+
 export interface DataStoreInfo {
   name: string;
   location: string;

@@ -133,6 +133,8 @@ export class ReplicatedControlPlane extends ControlPlane {
       else if (e.kind === 'nack') super.nack(e.nodeId, p!.version as number, p!.reason as string);
       else if (e.kind === 'heartbeat') super.heartbeat(e.nodeId, (p ?? undefined) as NodeLoad | undefined);
       else if (e.kind === 'disconnect') super.disconnect(e.nodeId, session);
+      else if (e.kind === 'certificate')
+        super.recordCertificate(e.nodeId, p!.spiffeId as string, p!.notAfter as number);
     } catch (err) {
       this.log({
         event: 'node-event-refused',
@@ -189,6 +191,12 @@ export class ReplicatedControlPlane extends ControlPlane {
       this.relay(nodeId, 'disconnect', null);
     }
     super.disconnect(nodeId, session);
+  }
+
+  // A follower issues certificates itself (every replica holds the CA); the leader records them.
+  override recordCertificate(nodeId: string, spiffeId: string, notAfter: number): void {
+    if (this.isLeader()) super.recordCertificate(nodeId, spiffeId, notAfter);
+    else this.relay(nodeId, 'certificate', { spiffeId, notAfter });
   }
 
   override heartbeat(nodeId: string, load?: NodeLoad): void {

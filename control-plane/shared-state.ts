@@ -29,7 +29,7 @@ const SCHEMA = `
 export interface NodeEvent {
   seq: number;
   nodeId: string;
-  kind: 'subscribe' | 'ack' | 'nack' | 'heartbeat' | 'disconnect';
+  kind: 'subscribe' | 'ack' | 'nack' | 'heartbeat' | 'disconnect' | 'certificate';
   payload: unknown;
 }
 
@@ -219,6 +219,33 @@ export class SharedState {
       this.db.prepare('PRAGMA data_version').get() as { data_version: number }
     ).data_version;
     return res.rows.length;
+  }
+
+  /**
+   * Settles a setting every replica must share from the first start on (the mesh CA, the trust domain)
+   * without waiting for a leader: the first replica to offer a value wins, and every replica, this one
+   * included, gets the winner's into its working copy. Such a setting never changes afterwards, which is what
+   * makes writing it outside the leader's fence safe.
+   */
+  async settle(name: string, value: unknown): Promise<void> {
+    // The row as State.setSetting writes it.
+    const key = `setting:${name}`;
+    const pk = JSON.stringify([key]);
+    await this.pool.query(
+      `INSERT INTO roam_rows (tbl, key, row, deleted, rev) VALUES ('meta', $1, $2, false, nextval('roam_rev'))
+       ON CONFLICT (tbl, key) DO NOTHING`,
+      [pk, JSON.stringify({ key, value: JSON.stringify(value) })],
+    );
+    const res = await this.pool.query("SELECT row FROM roam_rows WHERE tbl = 'meta' AND key = $1", [pk]);
+    const row = res.rows[0].row as { key: string; value: string };
+    this.db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(row.key, row.value);
+    // What PostgreSQL holds: the next push has nothing to send for it.
+    this.tables();
+    this.image.get('meta')!.set(pk, JSON.stringify(row));
   }
 
   /** Follower: queues a node's message for the leader, in the order the node sent them. */

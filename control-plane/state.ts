@@ -105,6 +105,8 @@ export class State {
       CREATE TABLE IF NOT EXISTS migrations (
         id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, record TEXT NOT NULL, active INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, record TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS certificates (
+        node_id TEXT PRIMARY KEY, spiffe_id TEXT NOT NULL, not_after INTEGER NOT NULL, issued_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS history (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL, endpoint TEXT, detail TEXT NOT NULL);
     `);
@@ -403,6 +405,25 @@ export class State {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       )
       .run(`setting:${key}`, JSON.stringify(value));
+  }
+
+  /** Notes the certificate last issued to a node (its expiry shows in `roam status`). */
+  saveCertificate(nodeId: string, spiffeId: string, notAfter: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO certificates (node_id, spiffe_id, not_after, issued_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (node_id) DO UPDATE SET spiffe_id = excluded.spiffe_id, not_after = excluded.not_after, issued_at = excluded.issued_at`,
+      )
+      .run(nodeId, spiffeId, notAfter, Date.now());
+  }
+
+  /** Per node, when the certificate last issued to it expires (ms since the epoch). */
+  certificateExpiries(): Map<string, number> {
+    const rows = this.db.prepare('SELECT node_id, not_after FROM certificates').all() as {
+      node_id: string;
+      not_after: number;
+    }[];
+    return new Map(rows.map((r) => [r.node_id, Number(r.not_after)]));
   }
 
   record(action: string, endpoint: string | null, detail: Record<string, unknown>): void {

@@ -47,6 +47,9 @@ async function startControlPlane(): Promise<RoamProcess> {
     // Placement here is the test's own (deploys and migrations); the loop has its own tests.
     '--placement-loop',
     'off',
+    // The nodes' data plane here stays plaintext: these tests are about placement, not identities.
+    '--mtls',
+    'off',
   ]);
 }
 

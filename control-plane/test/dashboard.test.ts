@@ -198,6 +198,7 @@ describe.runIf(needs('chromium', existsSync(CHROMIUM), 'apt-get install chromium
       const node = (kind: string, id: string, ...flags: string[]) =>
         startRoam([kind, '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc, ...flags], {
           ROAM_NODE_TOKEN: nodeToken(secret, id),
+          ROAM_CA: join(dataDir, 'ca.pem'),
         });
       await Promise.all([
         node('host', 'c1', '--tier', 'cluster', '--location', 'site-cluster'),

@@ -112,6 +112,9 @@ async function restartableControlPlane(grpc: string, adminAt: string): Promise<R
     '2500',
     '--placement-loop',
     'off',
+    // The nodes' data plane here stays plaintext: these tests are about placement, not identities.
+    '--mtls',
+    'off',
   ]);
   adminToken = started.adminToken;
   secret = started.secret;

@@ -3,15 +3,18 @@
 // Kubernetes API server is the one thing faked (fake-lease-api.ts: the Lease endpoints only, over HTTPS with
 // a service-account token). The leader is killed; the follower takes over with the same state and keeps the
 // host served.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import * as grpc from '@grpc/grpc-js';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpointModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
 import { needs } from '../../test/support/system.ts';
 import { adminToken, nodeToken } from '../auth.ts';
+import { createCsr } from '../csr.ts';
+import { Discovery, type IssuedCertificateMsg } from '../proto.ts';
 import { type FakeLeaseApi, startFakeLeaseApi } from './fake-lease-api.ts';
 import { postgresInstalled, startPostgres, type TestPostgres } from './postgres.ts';
 import { selfSignedCert, type TestCert } from './tls.ts';
@@ -80,6 +83,42 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** An HTTPS client with a certificate `cp` issued to `nodeId` over its gRPC (IssueCertificate). */
+async function meshClient(cp: RoamProcess, nodeId: string): Promise<Agent> {
+  const caPem = readFileSync(join(cp.info.dataDir as string, 'ca.pem'));
+  const client = new Discovery(
+    cp.info.grpc as string,
+    grpc.credentials.createSsl(caPem, null, null, { checkServerIdentity: () => undefined }),
+    { 'grpc.ssl_target_name_override': 'roam-control-plane' },
+  ) as unknown as grpc.Client & {
+    IssueCertificate(
+      req: unknown,
+      md: grpc.Metadata,
+      cb: (err: Error | null, res?: IssuedCertificateMsg) => void,
+    ): void;
+  };
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${nodeToken(secret, nodeId)}`);
+  const { keyPem, csrPem } = await createCsr(nodeId);
+  const issued = await new Promise<IssuedCertificateMsg>((resolve, reject) =>
+    client.IssueCertificate(
+      { csr: csrPem, node: { nodeId, kind: 'proxy', tier: '', location: '' } },
+      metadata,
+      (err, res) => (err ? reject(err) : resolve(res!)),
+    ),
+  );
+  client.close();
+  return new Agent({
+    connect: {
+      key: keyPem,
+      cert: issued.certificateChain,
+      ca: issued.caBundle,
+      // The host's certificate names a SPIFFE ID, not the address dialled.
+      checkServerIdentity: () => undefined,
+    },
+  });
+}
+
 const leads = async (cp: RoamProcess) => (await call(cp, 'GET', '/readyz')).json.leader === true;
 
 const wanted = needs('postgresql', postgresInstalled(), 'apt-get install postgresql');
@@ -121,9 +160,19 @@ describe.runIf(wanted)('control-plane replicas', () => {
       b.info.grpc as string,
       '--node-token',
       nodeToken(secret, 'h1'),
+      // Both replicas issue from one CA (settled in PostgreSQL on first start): either's ca.pem will do.
+      '--ca',
+      join(b.info.dataDir as string, 'ca.pem'),
+    );
+    expect(readFileSync(join(b.info.dataDir as string, 'ca.pem'), 'utf8')).toBe(
+      readFileSync(join(a.info.dataDir as string, 'ca.pem'), 'utf8'),
     );
     await until('the leader sees h1', async () =>
       (await call(a, 'GET', '/api/hosts')).json.nodes.some((n: Json) => n.id === 'h1' && n.status === 'up'),
+    );
+    // The follower issued h1's certificate; the leader recorded it.
+    await until('the leader knows when the certificate h1 got from the follower expires', async () =>
+      (await call(a, 'GET', '/api/status')).json.nodes.some((n: Json) => n.id === 'h1' && n.certExpires),
     );
 
     // Writes sent to the follower reach the leader; the host (on the follower) runs what the leader placed.
@@ -137,7 +186,10 @@ describe.runIf(wanted)('control-plane replicas', () => {
         (n: Json) => n.id === 'h1' && n.ready.includes(`hello@${digest}`),
       );
     await until('h1 runs hello v1 (as the leader sees it)', ready(a, up.json.digest));
-    const invoked = await request(`${host.url}/invoke/hello/`);
+    // The host answers /invoke to mesh identities only: the test asks the follower for one, as a node would.
+    const invoked = await request(`${host.url.replace('http:', 'https:')}/invoke/hello/`, {
+      dispatcher: await meshClient(b, 'test-client'),
+    });
     expect(invoked.statusCode).toBe(200);
     await invoked.body.text();
     // The follower serves reads from the mirrored state.
