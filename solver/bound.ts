@@ -73,11 +73,6 @@ export interface BoundOptions {
   /** Multipliers to start from (the previous solve's prices); used when the instance has the same shape. */
   warm?: Prices;
   maxIterations?: number;
-  /**
-   * The cost of the best placement known. With it the bound stops as soon as a round gains less than a
-   * twentieth of what is left between them: more rounds would barely move the gap (a warm re-solve's case).
-   */
-  incumbent?: number;
 }
 
 /**
@@ -90,7 +85,7 @@ export function lagrangianBound(
   deadline: number,
   o: BoundOptions = {},
 ): BoundResult {
-  const { warm, maxIterations = 1000, incumbent } = o;
+  const { warm, maxIterations = 1000 } = o;
   const { A, Z, P } = x;
   const ZZ = Z * Z;
   const k = classesOf(x);
@@ -335,7 +330,6 @@ export function lagrangianBound(
     }
     toZones();
     const gained = record(P > 0 ? sweep() : 0);
-    if (incumbent !== undefined && gained <= (incumbent - bestBound) / 20) break;
     // Settled: three rounds in a row moved the bound by less than a millionth.
     settled = gained <= 1e-6 * Math.abs(bestBound) ? settled + 1 : 0;
     if (settled >= 3) break;

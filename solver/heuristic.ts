@@ -85,9 +85,9 @@ export function greedy(x: Instance, start?: Int32Array, byLoad = false): State {
  * Local search until nothing improves or the deadline passes. Each pass moves every agent to its cheapest
  * host if that gains; replicated endpoints also try moving a whole replica; when a pass gains nothing, agents
  * move to another zone with the neighbours that follow them, then swaps of two agents get past full hosts, and
- * hosts choose afresh which agents they run. `fresh` false (a re-solve from a converged placement): the
- * compound moves, swaps and refills are tried only around what moved since the search began, which is where
- * a small change leaves something to gain; they cost most of a pass at scale. Returns the total gain.
+ * hosts choose afresh which agents they run. `fresh` false (a re-solve from a converged placement): after one
+ * pass of single moves, every move is tried only around what moved since the search began, which is where a
+ * small change leaves something to gain; a full pass costs ~10-50 ms at scale. Returns the total gain.
  */
 export function improve(s: State, now: () => number, deadline: number, fresh = true): number {
   const x = s.x;
@@ -96,6 +96,9 @@ export function improve(s: State, now: () => number, deadline: number, fresh = t
   // Compound moves are tried again only for agents whose call neighbourhood changed since their last try;
   // swaps (from the agent's side) and refills likewise, unless the search is fresh.
   const stale = new Uint8Array(x.A).fill(fresh ? 1 : 0);
+  // Not fresh, single moves too after the first pass: the agents that moved and their call neighbours (a
+  // host that was left is refilled from anywhere below).
+  const unsettled = new Uint8Array(x.A).fill(1);
   const unswapped = new Uint8Array(x.A).fill(fresh ? 1 : 0);
   const unfilled = new Uint8Array(x.H).fill(fresh ? 1 : 0);
   const last = Int32Array.from(s.host);
@@ -107,18 +110,20 @@ export function improve(s: State, now: () => number, deadline: number, fresh = t
       last[a] = s.host[a]!;
       stale[a] = 1;
       unswapped[a] = 1;
-      for (const p of x.pairsOf[a]!) {
-        stale[x.pairA[p]!] = 1;
-        stale[x.pairB[p]!] = 1;
-        unswapped[x.pairA[p]!] = 1;
-        unswapped[x.pairB[p]!] = 1;
-      }
+      unsettled[a] = 1;
+      for (const p of x.pairsOf[a]!)
+        for (const b of [x.pairA[p]!, x.pairB[p]!]) {
+          stale[b] = 1;
+          unswapped[b] = 1;
+          unsettled[b] = 1;
+        }
     }
   };
   let gained = 0;
   for (;;) {
     let pass = 0;
-    for (let a = 0; a < x.A && now() < deadline; a++) pass += moveAgent(s, a, scratch);
+    for (let a = 0; a < x.A && now() < deadline; a++) if (unsettled[a]) pass += moveAgent(s, a, scratch);
+    if (!fresh) unsettled.fill(0);
     for (let e = 0; e < x.E && now() < deadline; e++)
       if (x.maxReplicas[e]! > 1) pass += moveReplicas(s, e, scratch, zoneCosts);
     markMoved();
