@@ -37,7 +37,10 @@ Options:
                          the modules it is told to, and its upload and activation routes are closed
   --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)
   --ca FILE              the mesh CA's certificate (the control plane's DATA_DIR/ca.pem; default: $ROAM_CA):
-                         the control plane's TLS is checked against it; needed when it runs with mTLS on`;
+                         the control plane's TLS is checked against it; needed when it runs with mTLS on
+  --stores-only          serve this host's stores to the mesh and run no endpoints: with --control-plane it
+                         takes only its mesh certificate from the control plane (no assignments, and it is
+                         no placement target)`;
 
 export const hostCommand: Command = {
   name: 'host',
@@ -58,6 +61,7 @@ export const hostCommand: Command = {
         store: { type: 'string', multiple: true },
         'data-dir': { type: 'string' },
         mesh: { type: 'string' },
+        'stores-only': { type: 'boolean' },
         token: { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
@@ -117,7 +121,9 @@ export const hostCommand: Command = {
           ...(reportIntervalMs ? { reportIntervalMs } : {}),
         })
       : undefined;
-    const managed = values['control-plane'] !== undefined;
+    const storesOnly = values['stores-only'] === true;
+    // Uploads and activations are closed on a host the control plane manages, and on one that runs none.
+    const managed = values['control-plane'] !== undefined || storesOnly;
     const server = new HostServer(host, {
       ...(token ? { token } : {}),
       metrics: telemetry.metricsHandler,
@@ -125,7 +131,7 @@ export const hostCommand: Command = {
     });
     const address = await server.listen(listen.port, listen.host);
     let discovery: DiscoveryClient | undefined;
-    if (managed) {
+    if (values['control-plane'] !== undefined) {
       const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
       if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
       const caFile = meshCaFlag(values.ca);
@@ -133,6 +139,7 @@ export const hostCommand: Command = {
         address: values['control-plane']!,
         token: nodeToken,
         ...(caFile ? { caFile } : {}),
+        ...(storesOnly ? { subscribe: false } : {}),
         node: {
           nodeId: id,
           kind: 'host',
@@ -151,6 +158,8 @@ export const hostCommand: Command = {
       });
       discovery = client;
       client.start();
+      // With mTLS on, a host that only serves stores answers other nodes once it holds its certificate.
+      if (storesOnly) await client.identityReady;
     }
     // Handlers go in before the listening line: a supervisor may signal as soon as it reads it.
     const stopped = onShutdown(async () => {

@@ -262,10 +262,6 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
         cpDir,
         '--profile-half-life-ms',
         MESH_PROFILE_HALF_LIFE_MS,
-        // Plaintext for now: the data-store host it starts answers no mesh TLS, so nodes holding identities
-        // could not reach the stores.
-        '--mtls',
-        'off',
         ...(options.controlPlaneArgs ?? []),
       ]),
     );
@@ -287,22 +283,30 @@ export async function startMesh(options: MeshOptions): Promise<Mesh> {
       ]),
     );
     for (const p of layout.processes) {
-      const env = { ROAM_NODE_TOKEN: nodeToken(secret, p.name) };
+      // Every node checks the control plane's TLS against the mesh CA it wrote on its first start.
+      const env = { ROAM_NODE_TOKEN: nodeToken(secret, p.name), ROAM_CA: join(cpDir, 'ca.pem') };
       await supervisor.add(p.name, () => {
         if (p.role === 'legacy') return startScript(LEGACY, ['--listen', `127.0.0.1:${p.port}`]);
         if (p.role !== 'store') return startRoam(nodeArgs(layout, p, grpc, mapsDir), env);
-        return startRoam([
-          'host',
-          '--tier',
-          'cluster',
-          '--id',
-          p.name,
-          '--location',
-          p.site,
-          '--listen',
-          `127.0.0.1:${p.port}`,
-          ...layout.stores.flatMap((s) => ['--store', `${s}=sqlite:${join(storesDir, `${s}.db`)}`]),
-        ]);
+        return startRoam(
+          [
+            'host',
+            '--tier',
+            'cluster',
+            '--id',
+            p.name,
+            '--location',
+            p.site,
+            '--listen',
+            `127.0.0.1:${p.port}`,
+            ...layout.stores.flatMap((s) => ['--store', `${s}=sqlite:${join(storesDir, `${s}.db`)}`]),
+            // A mesh node for its certificate only: the examples' stores, reached over mTLS like every hop.
+            '--control-plane',
+            grpc,
+            '--stores-only',
+          ],
+          env,
+        );
       });
     }
     const admin = (method: 'GET' | 'POST', path: string, body?: unknown) =>

@@ -100,6 +100,7 @@ export const upCommand: Command = {
         address: cp.address,
         dashboard,
         proxies: entries,
+        stores: `http://127.0.0.1:${mesh.layout.processes.find((p) => p.role === 'store')!.port}`,
         pids: mesh.pids(),
       }),
     );

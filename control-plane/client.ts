@@ -46,6 +46,11 @@ export interface DiscoveryClientOptions {
    * connectors); default true. Tests running several nodes in one process turn it off and read `identity`.
    */
   processIdentity?: boolean;
+  /**
+   * Default true. False: the node takes only its mesh certificate (and its renewals) from the control plane,
+   * never subscribes to snapshots, and is no placement target: a host that only serves data stores.
+   */
+  subscribe?: boolean;
 }
 
 export interface Reporting {
@@ -147,6 +152,7 @@ export class DiscoveryClient {
       );
       return;
     }
+    if (this.options.subscribe === false) return;
     const stream = this.client.Stream(this.metadata);
     this.stream = stream;
     stream.write({

@@ -118,6 +118,30 @@ describe('roam up', () => {
     expect(legacy.body).toContain('hello from the legacy service');
   });
 
+  it('speaks mTLS between its nodes: an outsider gets 403 from the mesh paths, hosts and the store host (issue 17)', async () => {
+    // The issue's own tries, from outside the mesh: ada's cart through a sidecar's mesh path, a host's
+    // /invoke, and writes to the data-store host.
+    const cart = await get(`${proxies.device}/.roam/call/cart/cart/ada`);
+    expect(cart.status).toBe(403);
+    expect(JSON.parse(cart.body)).toMatchObject({ error: 'ROAM_ERR_MESH_IDENTITY_REQUIRED' });
+    const { nodes } = (await admin('/api/hosts')) as { nodes: { kind: string; address: string }[] };
+    const host = nodes.find((n) => n.kind === 'host')!;
+    expect((await get(`${host.address}/invoke/hello/hello?name=x`)).status).toBe(403);
+    const store = mesh.info.stores as string;
+    const evil = await request(`${store}/stores/carts/keys/evil`, { method: 'PUT', body: 'x' });
+    expect(evil.statusCode).toBe(403);
+    await evil.body.dump();
+    const upload = await request(`${store}/modules`, { method: 'POST', body: 'x' });
+    expect(upload.statusCode).toBe(403);
+    await upload.body.dump();
+    // Inside the mesh every hop is mTLS, the cart's store included, and the application's traffic is as sent.
+    const added = await get(`${proxies.device}/cart/ada/items`, { method: 'POST', body: 'sku=pen&qty=1' });
+    expect(added.status).toBe(200);
+    // Every node holds a certificate, and the status says until when.
+    const status = (await admin('/api/status')) as { nodes: { id: string; certExpires: string | null }[] };
+    for (const n of status.nodes) expect(Date.parse(n.certExpires ?? '')).toBeGreaterThan(Date.now());
+  });
+
   it('makes requests that cross sites pay the emulated distance', async () => {
     // Every endpoint starts in the cluster: from the device site that is a device -> cluster round trip
     // (50 ms in the default topology) on top of the work; from the cluster sidecar it is not.
