@@ -107,10 +107,31 @@ export function lagrangianBound(
     const e = x.agentEndpoint[a]!;
     for (let c = 0; c < C; c++) {
       if (!k.allowed[e * C + c]) continue;
+      const i = a * C + c;
+      cpuUse[i] = x.load[a * Z + k.classZone[c]!]!;
+      memUse[i] = share[a]! * x.memory[e]!;
+    }
+  }
+  // A class that could hold every agent allowed there has a price of 0 at any optimum of its line search: its
+  // line searches are skipped (at 2000x50, memory binds nowhere: half of them).
+  const binds = (use: Float64Array, capacity: Float64Array, prices: Float64Array) => {
+    const out = new Uint8Array(C);
+    for (let c = 0; c < C; c++) {
+      let total = 0;
+      for (let a = 0; a < A; a++) total += use[a * C + c]!;
+      out[c] = total > capacity[c]! ? 1 : 0;
+      if (!out[c]) prices[c] = 0;
+    }
+    return out;
+  };
+  const cpuBinds = binds(cpuUse, k.cpu, lambda);
+  const memBinds = binds(memUse, k.mem, mu);
+  for (let a = 0; a < A; a++) {
+    const e = x.agentEndpoint[a]!;
+    for (let c = 0; c < C; c++) {
+      if (!k.allowed[e * C + c]) continue;
       const z = k.classZone[c]!;
       const i = a * C + c;
-      cpuUse[i] = x.load[a * Z + z]!;
-      memUse[i] = share[a]! * x.memory[e]!;
       classCost[i] =
         x.zoneCost[a * Z + z]! +
         share[a]! * k.move[e * C + c]! +
@@ -324,8 +345,8 @@ export function lagrangianBound(
     for (let pass = 0, moved = true; pass < PRICE_PASSES && moved; pass++) {
       moved = false;
       for (let c = 0; c < C; c++) {
-        moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;
-        moved = lineSearch(c, memUse, mu, k.mem[c]!) || moved;
+        if (cpuBinds[c]) moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;
+        if (memBinds[c]) moved = lineSearch(c, memUse, mu, k.mem[c]!) || moved;
       }
     }
     toZones();
