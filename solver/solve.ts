@@ -46,6 +46,9 @@ export const AUTO_LIMITS = { lpSolver: 0, highs: 1000 };
 /** The exact backends stop at this relative gap. */
 const MIP_GAP = 1e-6;
 
+/** Share of a cold heuristic solve's time left after compiling that the bound may take (it stops once settled). */
+const COLD_BOUND_SHARE = 0.7;
+
 /**
  * Shares of a re-solve's search time: the search from the previous placement gets this much at most, the
  * warm-priced bound the rest (at 2000x50 its set-up alone takes ~15 ms).
@@ -192,10 +195,12 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
       offer();
     } else notes.push('the LP relaxation did not finish in time; the bound is the Lagrangian one');
   } else {
-    // Heuristic: the Lagrangian bound (it stops early once settled) in half the time left, then local search
-    // from its placement. Half of what is left rather than of the budget: compiling takes long on a busy
-    // machine, and a bound with no round in it is far from the optimum.
-    lagrangian(warm ? searchEnd : now() + (searchEnd - now()) / 2, searchEnd);
+    // Heuristic: the Lagrangian bound (it stops early once settled) in most of the time left, then local
+    // search from its placement. The placement decoded from a better settled bound is the better start: at
+    // 2000x50 a 70 % share ends 0.6-0.8 % from the bound where half did 0.9-1.1 % (medians over seeds 1-5,
+    // interleaved runs on a busy machine). A share of what is left rather than of the budget: compiling takes
+    // long on a busy machine, and a bound with no round in it is far from the optimum.
+    lagrangian(warm ? searchEnd : now() + (searchEnd - now()) * COLD_BOUND_SHARE, searchEnd);
   }
   // A warm heuristic re-solve has converged already, and has found nothing new since.
   if (best && !(warm && backend === 'heuristic')) improve(best, now, searchEnd);
