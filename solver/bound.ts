@@ -274,6 +274,7 @@ export function lagrangianBound(
 
   const alpha = new Float64Array(Z);
   const beta = new Float64Array(Z);
+  const callerPhi = new Float64Array(Z);
   /** One MPLP sweep over the pairs; returns the sum of the pair terms' minima (>= 0 after an update). */
   const sweep = (): number => {
     let rest = 0;
@@ -297,17 +298,28 @@ export function lagrangianBound(
         phiSum[a * Z + s] = phiSum[a * Z + s]! + v - phi[fa + s]!;
         phi[fa + s] = v;
       }
+      // The caller's side is final now: the callee's update below also finds the pair term's least (what
+      // pairLeast computes), in the same pass over the table. Zones the caller may not use are left out.
+      for (let s = 0; s < Z; s++)
+        callerPhi[s] =
+          unary[a * Z + s] === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : phi[fa + s]!;
+      let least = Number.POSITIVE_INFINITY;
       for (let t = 0; t < Z; t++) {
         let m = Number.POSITIVE_INFINITY;
+        let reparam = Number.POSITIVE_INFINITY;
         for (let s = 0; s < Z; s++) {
-          const v = table[base + s * Z + t]! + alpha[s]!;
+          const cost = table[base + s * Z + t]!;
+          const v = cost + alpha[s]!;
           if (v < m) m = v;
+          const w = cost - callerPhi[s]!;
+          if (w < reparam) reparam = w;
         }
         const v = Number.isFinite(beta[t]!) && Number.isFinite(m) ? (m - beta[t]!) / 2 : 0;
         phiSum[b * Z + t] = phiSum[b * Z + t]! + v - phi[fb + t]!;
         phi[fb + t] = v;
+        if (unary[b * Z + t] !== Number.POSITIVE_INFINITY && reparam - v < least) least = reparam - v;
       }
-      rest += pairLeast(p);
+      rest += Number.isFinite(least) ? least : 0;
     }
     return rest;
   };
