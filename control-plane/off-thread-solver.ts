@@ -16,6 +16,7 @@ import {
   type PlacementProblem,
   type Prices,
   placementFromRoutes,
+  routesFromPlacement,
   type Solution,
 } from '../solver/index.ts';
 import type { SolveOutcome, SolveTask, WarmTask } from './solver-thread.ts';
@@ -76,7 +77,14 @@ export class OffThreadSolver {
       timeLimitMs,
       deadline: performance.timeOrigin + started + timeLimitMs,
       port: port2,
-      ...(previous ? { previous } : {}),
+      ...(previous
+        ? {
+            previous: {
+              routes: routesFromPlacement(problem, previous.placement),
+              ...(previous.prices ? { prices: previous.prices } : {}),
+            },
+          }
+        : {}),
       ...(backend ? { backend } : {}),
     };
     const running = this.pool.run(task, {

@@ -6,9 +6,9 @@ import type { MessagePort } from 'node:worker_threads';
 import type { RoamError } from '../core/errors.ts';
 import {
   type Backend,
-  type Placement,
   type PlacementProblem,
   type Prices,
+  placementFromRoutes,
   routesFromPlacement,
   type Solution,
   solve,
@@ -25,7 +25,8 @@ export interface SolveTask {
    */
   deadline: number;
   backend?: Backend;
-  previous?: { placement: Placement; prices?: Prices };
+  /** The previous answer, its placement as routes (one block to clone, where a Placement is 2000 objects). */
+  previous?: { routes: Int32Array; prices?: Prices };
   /** Better placements, posted as found (routes: see SolveOptions.onRoutes). */
   port: MessagePort;
 }
@@ -57,7 +58,14 @@ export default async function run(task: SolveTask | WarmTask): Promise<SolveOutc
     const solution = await solve(task.problem, {
       timeLimitMs: Math.min(task.timeLimitMs, Math.max(1, left)),
       ...(task.backend ? { backend: task.backend } : {}),
-      ...(task.previous ? { previous: task.previous } : {}),
+      ...(task.previous
+        ? {
+            previous: {
+              placement: placementFromRoutes(task.problem, task.previous.routes),
+              ...(task.previous.prices ? { prices: task.previous.prices } : {}),
+            },
+          }
+        : {}),
       onRoutes: (routes) => task.port.postMessage(routes),
     });
     const { placement, ...rest } = solution;

@@ -51,25 +51,33 @@ export function toRoutes(x: Instance, s: State): Int32Array {
   return routes;
 }
 
-/** The Placement that routes (from toRoutes) stand for: each endpoint's hosts in the order it first routes to them. */
+/**
+ * The Placement that routes (from toRoutes) stand for: each endpoint's hosts in the order it first routes to
+ * them. An endpoint with a route of -1 (see routesFromPlacement) is left out.
+ */
 export function placementFromRoutes(p: PlacementProblem, routes: Int32Array): Placement {
   const O = p.sites.length;
   const out: Placement = {};
   p.endpoints.forEach((e, i) => {
-    const route = Array.from(routes.subarray(i * O, (i + 1) * O), (h) => p.hosts[h]!.id);
+    const at = routes.subarray(i * O, (i + 1) * O);
+    if (at.includes(-1)) return;
+    const route = Array.from(at, (h) => p.hosts[h]!.id);
     out[e.id] = { hosts: [...new Set(route)], route };
   });
   return out;
 }
 
-/** The routes (as from toRoutes) of a placement of `p`. */
+/**
+ * The routes (as from toRoutes) of a placement for `p`, which may be an earlier problem's: -1 where it places
+ * no such endpoint or names a host `p` does not have.
+ */
 export function routesFromPlacement(p: PlacementProblem, placement: Placement): Int32Array {
   const O = p.sites.length;
   const hostIndex = new Map(p.hosts.map((h, j) => [h.id, j]));
-  const routes = new Int32Array(p.endpoints.length * O);
+  const routes = new Int32Array(p.endpoints.length * O).fill(-1);
   p.endpoints.forEach((e, i) => {
-    const route = placement[e.id]!.route;
-    for (let o = 0; o < O; o++) routes[i * O + o] = hostIndex.get(route[o]!)!;
+    const route = placement[e.id]?.route ?? [];
+    for (let o = 0; o < O; o++) routes[i * O + o] = hostIndex.get(route[o] ?? '') ?? -1;
   });
   return routes;
 }

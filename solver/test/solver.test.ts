@@ -1,12 +1,14 @@
 // The solver's answers are right and honest: hand-computed optima are found by every backend, replicas, stores,
 // egress and migration are costed as documented, the exact backends agree, infeasible problems are explained,
-// and a warm re-solve starts from the previous answer.
+// a warm re-solve starts from the previous answer, and placements cross threads as routes and back.
 import { describe, expect, it } from 'vitest';
 import {
   evaluate,
   explainInfeasible,
   InfeasibleError,
   type PlacementProblem,
+  placementFromRoutes,
+  routesFromPlacement,
   solve,
   syntheticProblem,
   violations,
@@ -194,5 +196,19 @@ describe('infeasible and malformed problems', () => {
     q.endpoints[0]!.calls = [{ to: 'b', perRequest: 1, bytesPerCall: 0 }];
     q.endpoints[1]!.calls = [{ to: 'a', perRequest: 1, bytesPerCall: 0 }];
     await expect(solve(q)).rejects.toMatchObject({ code: 'ROAM_ERR_SOLVER_INVALID_PROBLEM' });
+  });
+});
+
+describe('routes', () => {
+  it('carry a placement as host indices and back, leaving out endpoints on hosts the problem lacks', async () => {
+    const p = syntheticProblem({ endpoints: 40, hosts: 6, seed: 2 });
+    const s = await solve(p, { backend: 'heuristic', timeLimitMs: 500 });
+    expect(placementFromRoutes(p, routesFromPlacement(p, s.placement))).toEqual(s.placement);
+    // An earlier placement: one endpoint's host is gone, another endpoint is new to the problem.
+    const gone = Object.keys(s.placement)[0]!;
+    const earlier = { ...s.placement, [gone]: { hosts: ['retired'], route: p.sites.map(() => 'retired') } };
+    delete earlier[Object.keys(s.placement)[1]!];
+    const back = placementFromRoutes(p, routesFromPlacement(p, earlier));
+    expect(Object.keys(back).sort()).toEqual(Object.keys(s.placement).slice(2).sort());
   });
 });
