@@ -73,6 +73,8 @@ export interface BoundOptions {
   /** Multipliers to start from (the previous solve's prices); used when the instance has the same shape. */
   warm?: Prices;
   maxIterations?: number;
+  /** Most passes of price line searches per round (default PRICE_PASSES). */
+  pricePasses?: number;
 }
 
 /**
@@ -85,7 +87,7 @@ export function lagrangianBound(
   deadline: number,
   o: BoundOptions = {},
 ): BoundResult {
-  const { warm, maxIterations = 1000 } = o;
+  const { warm, maxIterations = 1000, pricePasses = PRICE_PASSES } = o;
   const { A, Z, P } = x;
   const ZZ = Z * Z;
   const k = classesOf(x);
@@ -354,7 +356,7 @@ export function lagrangianBound(
   let settled = 0;
   for (let it = 0; it < maxIterations && now() < deadline; it++) {
     for (let a = 0; a < A; a++) rank(a);
-    for (let pass = 0, moved = true; pass < PRICE_PASSES && moved; pass++) {
+    for (let pass = 0, moved = true; pass < pricePasses && moved; pass++) {
       moved = false;
       for (let c = 0; c < C; c++) {
         if (cpuBinds[c]) moved = lineSearch(c, cpuUse, lambda, k.cpu[c]!) || moved;

@@ -71,8 +71,11 @@ export function greedy(x: Instance, start?: Int32Array, byLoad = false): State {
     for (let z = 0; z < x.Z; z++) m = Math.max(m, x.load[a * x.Z + z]!);
     return m + x.memory[x.agentEndpoint[a]!]! * 1e-3;
   };
+  const order = [...Array(x.A).keys()].filter((a) => s.host[a]! < 0);
+  // Keyed only when there is something to place: from a previous placement there usually is little.
+  if (order.length === 0) return s;
   const key = byLoad ? Float64Array.from({ length: x.A }, (_, a) => maxLoad(a)) : regrets(x);
-  const order = [...Array(x.A).keys()].filter((a) => s.host[a]! < 0).sort((a, b) => key[b]! - key[a]!);
+  order.sort((a, b) => key[b]! - key[a]!);
   const scratch = new Float64Array(x.Z);
   for (const a of order) {
     const h = cheapestFit(s, a, scratch);
