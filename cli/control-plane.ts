@@ -2,6 +2,7 @@
 // `roam token`, which prints the credentials derived from its secret.
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import { AdminApi } from '../control-plane/admin-api.ts';
 import { adminToken, nodeToken } from '../control-plane/auth.ts';
 import type { ControlPlane } from '../control-plane/control-plane.ts';
@@ -149,7 +150,7 @@ export const controlPlaneCommand: Command = {
       loop?.close();
       await admin.close();
       await telemetry.shutdown();
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await stopGrpc(server);
       serving?.close();
       await cluster.stop();
     });
@@ -223,3 +224,21 @@ export const tokenCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * Stops the gRPC server: calls in flight get a second to end, then every stream is cut. Nodes' discovery
+ * streams never end by themselves (over TLS they held tryShutdown for seconds), and a node reconnects to the
+ * next control plane anyway, with what it applied last still serving meanwhile.
+ */
+function stopGrpc(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 1000);
+    server.tryShutdown(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+  });
+}

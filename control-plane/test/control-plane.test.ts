@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, until } from '../../test/support/control-plane.ts';
 import { endpointModule, fixtureModule } from '../../test/support/modules.ts';
-import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
+import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
 import { nodeToken } from '../auth.ts';
 import { State } from '../state.ts';
 
@@ -46,9 +46,6 @@ async function startControlPlane(): Promise<RoamProcess> {
     '1500',
     // Placement here is the test's own (deploys and migrations); the loop has its own tests.
     '--placement-loop',
-    'off',
-    // The nodes' data plane here stays plaintext: these tests are about placement, not identities.
-    '--mtls',
     'off',
   ]);
 }
@@ -105,14 +102,36 @@ function cartVariant(n: number): Uint8Array {
   return out;
 }
 
+/** A node's credential, and the mesh CA its control-plane connection is checked with (mTLS is on). */
+function nodeEnv(id: string): Record<string, string> {
+  return { ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') };
+}
+
 beforeAll(async () => {
   cp = await startControlPlane();
   adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const state = new State(dataDir);
   secret = state.secret();
   state.close();
-  storage = await startHost('cluster', ['carts=memory']);
   const grpc = cp.info.grpc as string;
+  // The carts store's host is a mesh node for its certificate only: every hop, the store's included, is mTLS.
+  storage = await startRoam(
+    [
+      'host',
+      '--tier',
+      'cluster',
+      '--id',
+      'storage',
+      '--listen',
+      '127.0.0.1:0',
+      '--store',
+      'carts=memory',
+      '--control-plane',
+      grpc,
+      '--stores-only',
+    ],
+    nodeEnv('storage'),
+  );
   for (const [id, tier] of [
     ['h1', 'cluster'],
     ['h2', 'cluster'],
@@ -132,14 +151,12 @@ beforeAll(async () => {
         '--control-plane',
         grpc,
       ],
-      { ROAM_NODE_TOKEN: nodeToken(secret, id) },
+      nodeEnv(id),
     );
   }
   for (const id of ['p1', 'p2']) {
     proxies.push(
-      await startRoam(['proxy', '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc], {
-        ROAM_NODE_TOKEN: nodeToken(secret, id),
-      }),
+      await startRoam(['proxy', '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc], nodeEnv(id)),
     );
   }
   await until(
@@ -184,7 +201,7 @@ describe('control plane', () => {
         '--control-plane',
         cp.info.grpc as string,
       ],
-      { ROAM_NODE_TOKEN: nodeToken(secret, 'e1') },
+      nodeEnv('e1'),
     );
     await until('the control plane to refuse the impostor', async () =>
       /PERMISSION_DENIED: token is for node \\"e1\\", not \\"h2\\"/.test(impostor.stderr()),
@@ -192,7 +209,7 @@ describe('control plane', () => {
     await impostor.stop();
     const garbage = await startRoam(
       ['proxy', '--id', 'p9', '--listen', '127.0.0.1:0', '--control-plane', cp.info.grpc as string],
-      { ROAM_NODE_TOKEN: 'p9.not-a-valid-mac' },
+      { ...nodeEnv('p9'), ROAM_NODE_TOKEN: 'p9.not-a-valid-mac' },
     );
     await until('the control plane to refuse a bad token', async () =>
       garbage.stderr().includes('UNAUTHENTICATED: missing or invalid node token'),

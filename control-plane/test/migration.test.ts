@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type Json, startControlPlane, until } from '../../test/support/control-plane.ts';
 import { endpointModule } from '../../test/support/modules.ts';
-import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
+import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
 import { nodeToken } from '../auth.ts';
 import type { MigrationRecord } from '../migration.ts';
 
@@ -40,8 +40,13 @@ async function startNode(id: string, tier: string, grpc: string, storage: string
       '--control-plane',
       grpc,
     ],
-    { ROAM_NODE_TOKEN: nodeToken(secret, id) },
+    nodeEnv(id),
   );
+}
+
+/** A node's credential, and the mesh CA its control-plane connection is checked with (mTLS is on). */
+function nodeEnv(id: string): Record<string, string> {
+  return { ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') };
 }
 
 /** GETs through the proxy from several loops until stopped; every answer is checked, not only its status. */
@@ -112,9 +117,6 @@ async function restartableControlPlane(grpc: string, adminAt: string): Promise<R
     '2500',
     '--placement-loop',
     'off',
-    // The nodes' data plane here stays plaintext: these tests are about placement, not identities.
-    '--mtls',
-    'off',
   ]);
   adminToken = started.adminToken;
   secret = started.secret;
@@ -123,7 +125,24 @@ async function restartableControlPlane(grpc: string, adminAt: string): Promise<R
 
 beforeAll(async () => {
   cp = await restartableControlPlane('127.0.0.1:0', '127.0.0.1:0');
-  const storage = await startHost('cluster', ['carts=memory']);
+  // The carts store's host is a mesh node for its certificate only: every hop, the store's included, is mTLS.
+  const storage = await startRoam(
+    [
+      'host',
+      '--tier',
+      'cluster',
+      '--id',
+      'storage',
+      '--listen',
+      '127.0.0.1:0',
+      '--store',
+      'carts=memory',
+      '--control-plane',
+      cp.info.grpc as string,
+      '--stores-only',
+    ],
+    nodeEnv('storage'),
+  );
   const grpc = cp.info.grpc as string;
   hosts.c1 = await startNode('c1', 'cluster', grpc, storage.url);
   hosts.e1 = await startNode('e1', 'edge', grpc, storage.url);
@@ -145,7 +164,7 @@ beforeAll(async () => {
       '--control-plane',
       grpc,
     ],
-    { ROAM_NODE_TOKEN: nodeToken(secret, 'p1') },
+    nodeEnv('p1'),
   );
   await until(
     'five nodes to subscribe',
