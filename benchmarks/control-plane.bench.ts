@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     process: cp,
     adminToken: token,
     secret,
-  } = await startControlPlane(dataDir, ['--placement-loop', 'off', '--mtls', 'off']);
+  } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
   const grpc = cp.info.grpc as string;
   for (const [id, tier] of [
     ['h1', 'cluster'],
@@ -38,12 +38,14 @@ async function main(): Promise<void> {
       ['host', '--tier', tier!, '--id', id!, '--listen', '127.0.0.1:0', '--control-plane', grpc],
       {
         ROAM_NODE_TOKEN: nodeToken(secret, id!),
+        ROAM_CA: join(dataDir, 'ca.pem'),
       },
     );
   }
   for (const id of ['p1', 'p2']) {
     await startRoam(['proxy', '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc], {
       ROAM_NODE_TOKEN: nodeToken(secret, id),
+      ROAM_CA: join(dataDir, 'ca.pem'),
     });
   }
   const admin = async (method: 'GET' | 'POST', path: string, body?: unknown) => {

@@ -32,17 +32,14 @@ function variant(n: number): Uint8Array {
 }
 
 async function main(): Promise<void> {
-  const {
-    process: cp,
-    adminToken,
-    secret,
-  } = await startControlPlane(dataDir, ['--placement-loop', 'off', '--mtls', 'off']);
+  const { process: cp, adminToken, secret } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
   const call = adminClient(
     () => cp.url,
     () => adminToken,
   );
   const grpc = cp.info.grpc as string;
-  const env = (id: string) => ({ ROAM_NODE_TOKEN: nodeToken(secret, id) });
+  // mTLS is on, as in a deployed mesh: nodes check the control plane with the CA it wrote.
+  const env = (id: string) => ({ ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') });
   for (const [id, tier] of [
     ['c1', 'cluster'],
     ['e1', 'edge'],
