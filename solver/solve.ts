@@ -157,7 +157,9 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
 
   if (exact) {
     // A bound and a start of its own first (cheap at these sizes), in case the backend stops without a proof.
-    lagrangian(at(0.05), at(0.08));
+    // From now, not from the start: compiling and a re-solve's search may have taken the first 5 % already.
+    const t = now();
+    lagrangian(t + budget * 0.05, t + budget * 0.08);
     const m = formulate(x, true);
     const auto = options.backend === undefined || options.backend === 'auto';
     const limit = Math.max(1, Math.min(searchEnd, warm && auto ? at(WARM_EXACT_SHARE) : searchEnd) - now());
