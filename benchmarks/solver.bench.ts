@@ -374,16 +374,12 @@ for (const [e, h] of sizes) {
   }
   const sizeWorst = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
   const hereAll = here.length === seeds.length && here.every((r) => r.solution);
+  const thereAll = there.length === seeds.length && there.every((r) => r.solution);
   aimRows.push(
     {
       aim: `${size} warm re-solve answers in <= ${AIM.resolveMs} ms at ${LOOP_BUDGET_MS} ms budget (median / worst)`,
       measured: `${fmtMs(median(hereWall))} / ${fmtMs(worst(hereWall))} ms (via loop thread: ${fmtMs(median(thereWall))} / ${fmtMs(worst(thereWall))} ms)`,
-      holds:
-        hereAll && worst(hereWall)! <= AIM.resolveMs
-          ? 'yes'
-          : hereAll && median(hereWall)! <= AIM.resolveMs
-            ? 'median only'
-            : 'NO',
+      holds: resolveHolds(hereAll, hereWall, thereAll, thereWall),
     },
     {
       aim: `${size} no solve over ${Math.round((AIM.overrun - 1) * 100)} % past its deadline (worst time to answer / budget)`,
@@ -393,6 +389,15 @@ for (const [e, h] of sizes) {
   );
 }
 await loopThread.close();
+
+/** The re-solve aim holds in process and through the loop's thread: for every run, or for the median only. */
+function resolveHolds(hereAll: boolean, hereWall: number[], thereAll: boolean, thereWall: number[]): string {
+  const within = (all: boolean, xs: number[], of: (xs: number[]) => number | undefined) =>
+    all && of(xs)! <= AIM.resolveMs;
+  if (within(hereAll, hereWall, worst) && within(thereAll, thereWall, worst)) return 'yes';
+  if (within(hereAll, hereWall, median) && within(thereAll, thereWall, median)) return 'median only';
+  return within(hereAll, hereWall, worst) || within(hereAll, hereWall, median) ? 'in process only' : 'NO';
+}
 
 const markdown = (title: string, rows: Record<string, string>[]) => {
   console.log(`\n${title}\n`);
