@@ -193,13 +193,14 @@ function command(
 export const deployCommand = command(
   'deploy',
   'upload a module and roll it out as a new version of an endpoint',
-  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]... [--take-route] [--pin-tier T] [--forbid-tier T]... [--require CAP]...',
+  'FILE.wasm --endpoint NAME [--route "GET /cart/*"]... [--take-route] [--pin-tier T] [--forbid-tier T]... [--require CAP]... [--allow-caller id:NODE|site:S|tier:T]...',
   {
     endpoint: { type: 'string' },
     route: { type: 'string', multiple: true },
     'take-route': { type: 'boolean' },
     'pin-tier': { type: 'string' },
     'forbid-tier': { type: 'string', multiple: true },
+    'allow-caller': { type: 'string', multiple: true },
     require: { type: 'string', multiple: true },
   },
   async (values, [file]) => {
@@ -213,17 +214,42 @@ export const deployCommand = command(
     }
     const { digest } = (await api(values, 'POST', '/api/modules', bytes)) as { digest: string };
     const routes = (values.route as string[] | undefined)?.map((match) => ({ match }));
+    const policy = policyFlags(values);
     const out = await api(values, 'POST', '/api/deploy', {
       endpoint: values.endpoint,
       digest,
       ...(routes ? { routes } : {}),
       ...(values['take-route'] ? { takeRoute: true } : {}),
+      ...(policy ? { policy } : {}),
     });
     print(values, out, () => [
       { endpoint: out.endpoint, version: out.version, digest, placement: out.placement },
     ]);
   },
 );
+
+/**
+ * The endpoint policy the deploy flags ask for, or undefined when none is given (the policy in force stays).
+ * `--allow-caller` takes `id:NODE` (or a SPIFFE ID), `site:NAME` or `tier:NAME`, repeatable.
+ */
+function policyFlags(values: Record<string, unknown>): Record<string, unknown> | undefined {
+  const policy: Record<string, unknown> = {};
+  if (typeof values['pin-tier'] === 'string') policy.pinnedTier = values['pin-tier'];
+  if (values['forbid-tier']) policy.forbiddenTiers = values['forbid-tier'];
+  if (values.require) policy.requires = values.require;
+  const callers: Record<string, string[]> = {};
+  for (const flag of (values['allow-caller'] as string[] | undefined) ?? []) {
+    const m = /^(spiffe:\/\/.+)$|^(id|site|tier):(.+)$/.exec(flag);
+    if (!m)
+      throw new UsageError(
+        `--allow-caller expects id:NODE, site:NAME, tier:NAME or a SPIFFE ID, got "${flag}"`,
+      );
+    const key = m[1] ? 'identities' : { id: 'identities', site: 'sites', tier: 'tiers' }[m[2]!]!;
+    callers[key] = [...(callers[key] ?? []), m[1] ?? m[3]!];
+  }
+  if (Object.keys(callers).length > 0) policy.callers = callers;
+  return Object.keys(policy).length > 0 ? policy : undefined;
+}
 
 export const rollbackCommand = command(
   'rollback',

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, InvalidArgumentError, NotFoundError, UnauthorizedError } from '../core/errors.ts';
 import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
+import { checkCallerPolicy } from '../core/mesh-authz.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { bearer, verifyAdminToken } from './auth.ts';
 import type { ControlPlane } from './control-plane.ts';
@@ -36,13 +37,17 @@ function str(body: Record<string, unknown>, key: string): string {
 
 /** An endpoint policy from JSON, each field checked so a typo is refused rather than ignored. */
 function policyOf(v: unknown): EndpointPolicy {
-  const shape = '{pinnedTier?, forbiddenTiers?, requires?, maxReplicas?, manual?}';
+  const shape = '{pinnedTier?, forbiddenTiers?, requires?, maxReplicas?, manual?, callers?}';
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new InvalidArgumentError(`"policy" must be an object: ${shape}`);
   const p = v as Record<string, unknown>;
   const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string' && s !== '');
   for (const key of Object.keys(p)) {
     const x = p[key];
+    if (key === 'callers') {
+      checkCallerPolicy(x, '"policy.callers"');
+      continue;
+    }
     const ok =
       key === 'pinnedTier'
         ? typeof x === 'string' && x !== ''

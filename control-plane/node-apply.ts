@@ -1,6 +1,7 @@
 // What a node does with a snapshot. A host reconciles declaratively: it runs exactly the assigned
 // endpoint@digest set (fetching modules it lacks), warming new versions before they take traffic and draining
 // what is no longer assigned. A proxy turns the snapshot into a route table and swaps it in.
+import type { CallerPolicy } from '../core/mesh-authz.ts';
 import type { RouteConfig, SidecarProxy } from '../proxy/index.ts';
 import type { WasmHost } from '../wasm-host/index.ts';
 import type { ApplyResult } from './client.ts';
@@ -53,6 +54,7 @@ export function routeConfigOf(snapshot: SnapshotMsg): RouteConfig {
               ? { kind: 'local' as const, weight: t.weight }
               : { kind: 'host' as const, url: t.url, weight: t.weight, id: t.hostId, tier: t.tier },
           ),
+          ...(e.callers ? { callers: callerPolicyOf(e.callers) } : {}),
         },
       ]),
     ),
@@ -71,4 +73,11 @@ export async function applyToProxy(
   const result = proxy.host ? await reconcileHost(proxy.host, snapshot, fetchModule) : {};
   await proxy.applyRoutes(routeConfigOf(snapshot), { unloadLocal: false });
   return result;
+}
+
+/** The lists a snapshot's caller policy names (the wire carries empty lists for the ones it does not). */
+function callerPolicyOf(p: CallerPolicy): CallerPolicy {
+  return Object.fromEntries(
+    Object.entries(p).filter(([, list]) => Array.isArray(list) && list.length > 0),
+  ) as CallerPolicy;
 }

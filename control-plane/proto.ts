@@ -1,6 +1,7 @@
 // Loads protocol/roam.proto for @grpc/grpc-js (fields in camelCase, uint64 versions as JS numbers).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { CallerPolicy } from '../core/mesh-authz.ts';
 import { filePath } from '../core/paths.ts';
 
 const PROTO = filePath('protocol/roam.proto');
@@ -69,6 +70,8 @@ export interface SnapshotMsg {
     endpoint: string;
     digest: string;
     targets: { kind: string; url: string; weight: number; hostId: string; tier: string }[];
+    /** Who may call it over the mesh; absent, or null (the proto default): any mesh identity. */
+    callers?: CallerPolicy | null;
   }[];
   assignments: { endpoint: string; digest: string; timeoutMs: number; memoryPages: number }[];
 }

@@ -1,6 +1,7 @@
 // Builds each node's snapshot from the control plane's state, following the make-before-break rule of
 // protocol/roam.proto: proxies route to a host only once it reports the endpoint ready, and a host keeps an
 // endpoint while any proxy still routes to it. Pure: state in, snapshots out.
+import type { CallerPolicy } from '../core/mesh-authz.ts';
 import { LOCAL_INVOKE_BASE } from '../proxy/index.ts';
 import type { EndpointRecord, NodeRecord, Weights } from './state.ts';
 
@@ -25,6 +26,8 @@ export interface EndpointTargetsMsg {
   endpoint: string;
   digest: string;
   targets: TargetMsg[];
+  /** Who may call it over the mesh; null (the proto default): any mesh identity. */
+  callers?: CallerPolicy | null;
 }
 
 export interface AssignmentMsg {
@@ -99,7 +102,13 @@ export function buildSnapshots(input: SnapshotInput): Map<string, SnapshotConten
     const endpoints: EndpointTargetsMsg[] = [];
     for (const ep of input.endpoints) {
       const targets = targetsFor(proxy, ep.name, input, placed.get(ep.name), runners);
-      if (targets.length > 0) endpoints.push({ endpoint: ep.name, digest: ep.digest, targets });
+      if (targets.length > 0)
+        endpoints.push({
+          endpoint: ep.name,
+          digest: ep.digest,
+          targets,
+          ...(ep.policy.callers ? { callers: ep.policy.callers } : {}),
+        });
     }
     // An endpoint nothing can serve yet keeps its routes out, so its requests stay with the service.
     const served = new Set(endpoints.map((e) => e.endpoint));

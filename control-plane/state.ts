@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
+import type { CallerPolicy } from '../core/mesh-authz.ts';
 import { checkName } from '../core/names.ts';
 import type { RouteSpec } from '../proxy/index.ts';
 import { ModuleStore } from '../wasm-host/index.ts';
@@ -23,6 +24,8 @@ export interface EndpointPolicy {
   maxReplicas?: number;
   /** The placement loop leaves the endpoint where it is (manual migrations still move it). */
   manual?: boolean;
+  /** Which mesh identities may call it (docs/security.md); absent: any. Not a placement rule. */
+  callers?: CallerPolicy;
 }
 
 export interface EndpointRecord {

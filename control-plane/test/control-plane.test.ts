@@ -156,7 +156,10 @@ beforeAll(async () => {
   }
   for (const id of ['p1', 'p2']) {
     proxies.push(
-      await startRoam(['proxy', '--id', id, '--listen', '127.0.0.1:0', '--control-plane', grpc], nodeEnv(id)),
+      await startRoam(
+        ['proxy', '--id', id, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--control-plane', grpc],
+        nodeEnv(id),
+      ),
     );
   }
   await until(
@@ -396,6 +399,35 @@ describe('control plane', () => {
     const wrongTier = await admin('POST', '/api/migrate', { endpoint: 'greeter', to: 'h2' });
     expect(wrongTier.status).toBe(409);
     expect(wrongTier.json.message).toContain('pinned to edge');
+  });
+
+  it("carries an endpoint's caller policy to every proxy, and refuses a malformed one naming it (issue 17)", async () => {
+    const up = await admin('POST', '/api/modules', endpointModule('hello'));
+    const bad = await admin('POST', '/api/deploy', {
+      endpoint: 'guarded',
+      digest: up.json.digest,
+      policy: { callers: { roles: ['admin'] } },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toMatch(/"policy\.callers".*"roles" is not one of them/);
+    const ok = await admin('POST', '/api/deploy', {
+      endpoint: 'guarded',
+      digest: up.json.digest,
+      routes: [{ match: 'GET /guarded' }],
+      policy: { callers: { tiers: ['edge'], identities: ['p2'] } },
+    });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    await until('every proxy to hold the caller policy', async () => {
+      for (const p of proxies) {
+        const res = await request(`http://${p.info.admin}/config`);
+        const { config } = (await res.body.json()) as {
+          config: { endpoints: Record<string, { callers?: unknown }> };
+        };
+        if (JSON.stringify(config.endpoints.guarded?.callers) !== '{"identities":["p2"],"tiers":["edge"]}')
+          return false;
+      }
+      return true;
+    });
   });
 
   it('migrates an endpoint to another host, make before break', async () => {
