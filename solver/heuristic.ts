@@ -531,15 +531,13 @@ function trySwap(s: State, a: number, b: number): number {
  * Placement from the bound's priced beliefs (each agent's cost per zone with its share of its calls, at the
  * capacity prices): agents whose best zone beats their second best by the most go first, each to the host of
  * the cheapest zone that still fits. Once a neighbour is placed, the call's real cost to where it went replaces
- * the call's share in the belief, so the two ends of a call agree on where they meet. `late` says when the
- * time is up, for the repair of what did not fit.
+ * the call's share in the belief, so the two ends of a call agree on where they meet.
  */
 export function fromBeliefs(
   x: Instance,
   belief: Float64Array,
   shares: ArrayLike<number>,
   chains = false,
-  late: () => boolean = () => false,
 ): State {
   const { Z } = x;
   const s = new State(x);
@@ -618,23 +616,21 @@ export function fromBeliefs(
     if (best >= 0) s.add(a, best);
   }
   const out = greedy(x, s.host);
-  repair(out, late);
+  repair(out);
   return out;
 }
 
 /**
  * Places agents left over by a greedy pass (no host had room) by evicting smaller agents from a host that could
  * take them, cheapest host first, and re-placing the evicted ones where they fit best; every agent evicted is
- * smaller than the one it makes room for, so the chain ends. Leaves agents unplaced only if that fails, or if
- * `late` says the time is up (each round scans every host and the agents on it, so with many agents left
- * over the rounds add up to agents squared times hosts).
+ * smaller than the one it makes room for, so the chain ends. Leaves agents unplaced only if that fails.
  */
-export function repair(s: State, late: () => boolean = () => false, rounds = 4 * s.x.A): void {
+export function repair(s: State, rounds = 4 * s.x.A): void {
   const x = s.x;
   const scratch = new Float64Array(x.Z);
   const queue = s.unplaced();
   const loadOf = (a: number, h: number) => x.load[a * x.Z + x.hostZone[h]!]!;
-  for (let round = 0; round < rounds && queue.length > 0 && !late(); round++) {
+  for (let round = 0; round < rounds && queue.length > 0; round++) {
     const a = queue.shift()!;
     const h = cheapestFit(s, a, scratch);
     if (h >= 0) {

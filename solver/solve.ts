@@ -140,14 +140,13 @@ export async function solve(p: PlacementProblem, options: SolveOptions = {}): Pr
     bound = Math.max(bound, r.bound);
     prices = r.prices;
     if (warm) return;
-    const late = () => now() >= searchUntil;
-    const decoded = feasible(fromBeliefs(x, r.belief, r.prices.pairs, false, late));
+    const decoded = feasible(fromBeliefs(x, r.belief, r.prices.pairs));
     if (decoded) improve(decoded, now, searchUntil);
     best = cheaper(fallback, decoded);
     // Smaller instances have time left to search from the other decoding order and from the greedy too; the
     // cheapest stands.
     if (now() < searchUntil) {
-      const chained = feasible(fromBeliefs(x, r.belief, r.prices.pairs, true, late));
+      const chained = feasible(fromBeliefs(x, r.belief, r.prices.pairs, true));
       if (chained) improve(chained, now, searchUntil);
       best = cheaper(best, chained);
     }
