@@ -1,16 +1,16 @@
 // What mesh mTLS costs (issue 17): requests/s through a proxy to a standalone host over kept-alive
 // connections with the proxy -> host hop in mutual TLS against plaintext, and the cost of a new connection
-// (handshake and first request) either way. Proxy, host and load run in one process (one event loop): the
-// ratio is of the whole request's CPU, TLS included. Rounds alternate on/off (on, off, off, on, ...) so drift on
-// a noisy machine falls on both sides; medians and their ratio are printed.
+// (handshake and first request) either way. The host runs in a process of its own on one core (two of them:
+// one holding a mesh identity, one not), the proxy and the load on the other, as a sidecar and its host would.
+// Rounds alternate on/off (on, off, off, on, ...) so drift on a noisy machine falls on both sides; medians
+// and their ratio are printed.
 // Run: npx node benchmarks/mtls.bench.ts [--quick]   (or npm run bench -- mtls)
+import type { ChildProcess } from 'node:child_process';
 import { Client, Pool } from 'undici';
 import { MeshIdentity, setMeshIdentity } from '../core/mesh-identity.ts';
 import { SidecarProxy } from '../proxy/index.ts';
-import { endpointModule } from '../test/support/modules.ts';
 import { issue, makeCa } from '../test/support/pki.ts';
-import { WasmHost } from '../wasm-host/index.ts';
-import { HostServer } from '../wasm-host/server.ts';
+import { startPinned } from './support/processes.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 2 : 5;
@@ -19,11 +19,20 @@ const CONCURRENCY = 32;
 const HANDSHAKES = quick ? 100 : 300;
 
 const ca = await makeCa('roam-bench.local');
-const identity = new MeshIdentity(await issue(ca, { nodeId: 'bench' }));
-const wasm = new WasmHost({ id: 'h1', tier: 'cluster' });
-await wasm.activate('hello', wasm.modules.put(endpointModule('hello')));
-const host = new HostServer(wasm);
-const hostUrl = `http://127.0.0.1:${(await host.listen(0)).port}`;
+const identity = new MeshIdentity(await issue(ca, { nodeId: 'bench-proxy' }));
+const hostMaterial = await issue(ca, { nodeId: 'bench-host' });
+const children: ChildProcess[] = [];
+const hostScript = new URL('./support/mesh-host.ts', import.meta.url).pathname;
+const startHost = async (env: Record<string, string> = {}) =>
+  `http://${(await startPinned(children, 1, [process.execPath, hostScript], env)).info.address}`;
+const hosts = {
+  on: await startHost({
+    MESH_KEY: hostMaterial.keyPem,
+    MESH_CERT: hostMaterial.certPem,
+    MESH_CA: hostMaterial.caPem,
+  }),
+  off: await startHost(),
+};
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -37,7 +46,7 @@ async function throughput(mtls: boolean): Promise<number> {
   await proxy.applyRoutes({
     version: 1,
     routes: [{ match: 'GET /hello', endpoint: 'hello' }],
-    endpoints: { hello: { targets: [{ kind: 'host', url: hostUrl, weight: 1 }] } },
+    endpoints: { hello: { targets: [{ kind: 'host', url: mtls ? hosts.on : hosts.off, weight: 1 }] } },
   });
   const addr = await proxy.listen(0, '127.0.0.1');
   const pool = new Pool(`http://127.0.0.1:${addr.port}`, { connections: CONCURRENCY });
@@ -71,7 +80,7 @@ async function newConnection(mtls: boolean): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < HANDSHAKES; i++) {
     const t0 = performance.now();
-    const client = new Client(mtls ? hostUrl.replace('http:', 'https:') : hostUrl, {
+    const client = new Client(mtls ? hosts.on.replace('http:', 'https:') : hosts.off, {
       connect: mtls
         ? {
             key: identity.keyPem,
@@ -99,8 +108,7 @@ const handshakeOn = await newConnection(true);
 const handshakeOff = await newConnection(false);
 const handshakeOn2 = await newConnection(true);
 setMeshIdentity(undefined);
-await host.close();
-await wasm.close();
+for (const c of children) c.kill();
 
 const ratio = median(on) / median(off);
 console.log(

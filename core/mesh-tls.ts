@@ -72,8 +72,17 @@ export function meshPeer(req: IncomingMessage): Peer | { refused: string } | und
   if (!identity) return undefined;
   const socket = req.socket as Partial<TLSSocket>;
   if (!socket.encrypted) return { refused: 'the request came in plaintext, not over mesh TLS' };
-  return peerOf(socket as TLSSocket, identity as MeshIdentity);
+  // A connection's peer is fixed by its handshake: read its certificate once, not on every kept-alive request
+  // (getPeerCertificate builds the whole certificate as an object each time).
+  let peer = peers.get(socket as TLSSocket);
+  if (peer === undefined) {
+    peer = peerOf(socket as TLSSocket, identity);
+    peers.set(socket as TLSSocket, peer);
+  }
+  return peer;
 }
+
+const peers = new WeakMap<TLSSocket, Peer | { refused: string }>();
 
 /**
  * A port for an HTTP server that never listens itself (a standalone host's API): mesh TLS and plaintext on the
@@ -89,6 +98,9 @@ export class MeshPort {
     server.emit('listening');
     this.tcp = net.createServer((socket) => {
       socket.on('error', () => socket.destroy());
+      // As Node's HTTP server sets its own: an answer written in parts (a TLS record each) must not wait on
+      // Nagle's algorithm for the client's delayed ACK.
+      socket.setNoDelay(true);
       socket.setTimeout(headersTimeoutMs, () => socket.destroy());
       socket.once('data', (head: Buffer) => {
         socket.setTimeout(0);
