@@ -1,5 +1,5 @@
 // Shared command-line plumbing: option parsing with clear errors, and a uniform way to report them.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export interface Command {
@@ -42,6 +42,34 @@ export function meshCaFlag(value: string | undefined): string | undefined {
       `--ca / $ROAM_CA: no file at ${file} (the control plane writes it to DATA_DIR/ca.pem)`,
     );
   return file;
+}
+
+/**
+ * A node's credential for the control plane: `--node-token`, or `--token-file FILE` read again at each call (on
+ * Kubernetes the pod's projected service-account token, which kubelet rotates), else $ROAM_NODE_TOKEN or
+ * $ROAM_NODE_TOKEN_FILE. Undefined when none is given.
+ */
+export function nodeCredentialFlag(
+  token: string | undefined,
+  file: string | undefined,
+): string | (() => string) | undefined {
+  if (token !== undefined && file !== undefined)
+    throw new UsageError('--node-token and --token-file are two ways to give one credential: pass one');
+  const value = token ?? (file === undefined ? process.env.ROAM_NODE_TOKEN : undefined);
+  if (value !== undefined) return value;
+  const path = file ?? process.env.ROAM_NODE_TOKEN_FILE;
+  if (path === undefined) return undefined;
+  const read = () => {
+    const text = readFileSync(path, 'utf8').trim();
+    if (!text) throw new Error(`the node token file ${path} is empty`);
+    return text;
+  };
+  try {
+    read();
+  } catch (err) {
+    throw new UsageError(`--token-file / $ROAM_NODE_TOKEN_FILE: ${(err as Error).message}`);
+  }
+  return read;
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(

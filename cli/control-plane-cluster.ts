@@ -1,14 +1,17 @@
 // `roam control-plane` on Kubernetes (docs/kubernetes.md): replicas that share state in PostgreSQL and elect a
-// leader through a Lease, the secret from a Kubernetes Secret, and the sidecar-injection webhook. Without
-// these flags the control plane runs as it always has, on its embedded SQLite alone.
+// leader through a Lease, the secret from a Kubernetes Secret, pods proving who they are with their
+// service-account tokens, and the sidecar-injection webhook. Without these flags the control plane runs as it
+// always has, on its embedded SQLite alone.
 
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AdmissionWebhook } from '../control-plane/admission-webhook.ts';
+import { CA_CONFIGMAP, publishCaConfigMap } from '../control-plane/ca-configmap.ts';
 import { ControlPlane, type ControlPlaneOptions } from '../control-plane/control-plane.ts';
 import { ADMIN_URL_ANNOTATION, inClusterConfig, LeaseElector } from '../control-plane/leader-election.ts';
 import { ReplicatedControlPlane } from '../control-plane/replica.ts';
 import { seedSecret } from '../control-plane/shared-state.ts';
+import { TokenReviewer } from '../control-plane/token-review.ts';
 import { parseHostPort } from '../core/http.ts';
 import { UsageError } from './args.ts';
 
@@ -19,6 +22,7 @@ export const clusterFlags = {
   'lease-duration-ms': { type: 'string' },
   'replica-id': { type: 'string' },
   'advertise-admin': { type: 'string' },
+  'kubernetes-auth': { type: 'boolean' },
   'webhook-listen': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -37,9 +41,14 @@ Replicas (Kubernetes):
   --replica-id ID        this replica's identity (default: $POD_NAME, else the hostname)
   --advertise-admin URL  where other replicas reach this admin API (default: http://$POD_IP:ADMIN_PORT)
   $ROAM_SECRET           the secret tokens derive from (from a Kubernetes Secret); replaces the stored one
+  --kubernetes-auth      nodes may also prove who they are with their pod's projected service-account token
+                         (audience roam), checked with a TokenReview: the node is the pod (POD in this
+                         namespace, NAMESPACE/POD elsewhere). With mTLS on, the mesh CA's certificate is
+                         published as the ConfigMap ${CA_CONFIGMAP} (key ca.pem) in this namespace
 
 Sidecar injection:
-  --webhook-listen HOST:PORT  serve the mutating admission webhook over HTTPS (/inject/namespace, /inject/workload)
+  --webhook-listen HOST:PORT  serve the mutating admission webhook over HTTPS (/inject/namespace, /inject/workload);
+                              needs --kubernetes-auth: injected proxies present their service-account tokens
   --tls-cert FILE, --tls-key FILE  the webhook's certificate and key (PEM)
   --sidecar-image IMAGE       the Roam image injected sidecars run (default: $ROAM_IMAGE)
   --sidecar-control-plane H:P the gRPC address injected proxies dial
@@ -51,6 +60,8 @@ type Values = {
 
 export interface Cluster {
   cp: ControlPlane;
+  /** With --kubernetes-auth: checks nodes' service-account tokens. */
+  kubernetesAuth?: TokenReviewer;
   /** For the admin API: on a follower, forwards writes to the leader. */
   forward?: ReplicatedControlPlane['forwardToLeader'];
   /** With shared state: settles a setting every replica must share (the mesh CA), the first offer winning. */
@@ -81,15 +92,28 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
     );
   }
   if (webhookAt && !image) throw new UsageError('--webhook-listen needs --sidecar-image or $ROAM_IMAGE');
+  if (webhookAt && !values['kubernetes-auth'])
+    throw new UsageError(
+      '--webhook-listen needs --kubernetes-auth: injected proxies prove who they are with their service-account tokens',
+    );
   const replicaId = values['replica-id'] ?? process.env.POD_NAME ?? hostname();
   let kube: ReturnType<typeof inClusterConfig> | undefined;
-  if (values['leader-elect']) {
+  const kubeFlag = values['leader-elect']
+    ? '--leader-elect'
+    : values['kubernetes-auth']
+      ? '--kubernetes-auth'
+      : '';
+  if (kubeFlag) {
     try {
       kube = inClusterConfig(process.env.ROAM_SERVICE_ACCOUNT_DIR);
     } catch (err) {
-      throw new UsageError(`--leader-elect needs the pod's service account: ${(err as Error).message}`);
+      throw new UsageError(`${kubeFlag} needs the pod's service account: ${(err as Error).message}`);
     }
   }
+  const kubernetesAuth =
+    kube && values['kubernetes-auth']
+      ? new TokenReviewer({ ...kube, homeNamespace: kube.namespace })
+      : undefined;
   let elector: LeaseElector | undefined;
 
   let cp: ControlPlane;
@@ -120,6 +144,7 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
 
   return {
     cp,
+    ...(kubernetesAuth ? { kubernetesAuth } : {}),
     ...(replica
       ? {
           forward: replica.forwardToLeader,
@@ -128,7 +153,15 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
       : {}),
     async afterListen(admin) {
       const info: Record<string, unknown> = {};
-      if (kube) {
+      if (kubernetesAuth && cp.issuer) {
+        // Not fatal: hosts wait for the ConfigMap, and the next start (or another replica) writes it.
+        await publishCaConfigMap(kube!, cp.issuer.ca.certPem).then(
+          (outcome) => log({ event: 'ca-configmap', name: CA_CONFIGMAP, outcome }),
+          (err: Error) =>
+            log({ event: 'ca-configmap-failed', level: 'error', name: CA_CONFIGMAP, message: err.message }),
+        );
+      }
+      if (kube && values['leader-elect']) {
         const advertise =
           values['advertise-admin'] ?? `http://${process.env.POD_IP ?? admin.address}:${admin.port}`;
         elector = new LeaseElector({
@@ -157,7 +190,7 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
           {
             image: image!,
             controlPlane: values['sidecar-control-plane'] ?? `roam-control-plane.${namespace}.svc:7950`,
-            secret: () => cp.state.secret(),
+            caPem: () => cp.issuer?.ca.certPem,
           },
         );
         const at = await webhook.listen(webhookAt.port, webhookAt.host);
@@ -167,6 +200,7 @@ export async function startCluster(values: Values, options: ControlPlaneOptions)
     },
     async stop() {
       await webhook?.close();
+      await kubernetesAuth?.close();
       elector?.removeAllListeners('stopped-leading');
       await elector?.stop();
       if (replica) await replica.stop();

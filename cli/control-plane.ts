@@ -124,7 +124,13 @@ export const controlPlaneCommand: Command = {
       });
       serving = await cp.issuer.serving([grpcAt.host, adminAt.host, ...(values['tls-name'] ?? [])]);
     }
-    const { server, port } = await startDiscoveryServer(cp, grpcAt.host, grpcAt.port, serving);
+    const { server, port } = await startDiscoveryServer(
+      cp,
+      grpcAt.host,
+      grpcAt.port,
+      serving,
+      cluster.kubernetesAuth ? { kubernetes: cluster.kubernetesAuth } : {},
+    );
     const loop = loopMode === 'on' ? startPlacementLoop(cp, loopPeriodMs) : undefined;
     const telemetry = await startTelemetry('roam-control-plane');
     registerPlacementMetrics(() => {

@@ -10,7 +10,7 @@ import { startNodeProfiling } from '../profiler/index.ts';
 import { httpCaller } from '../wasm-host/http-caller.ts';
 import { createStore, parseStoreFlag, TIERS, type Tier, WasmHost } from '../wasm-host/index.ts';
 import { HostServer } from '../wasm-host/server.ts';
-import { type Command, integerFlag, meshCaFlag, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, meshCaFlag, nodeCredentialFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam host --tier <${TIERS.join('|')}> --listen HOST:PORT [options]
@@ -36,6 +36,8 @@ Options:
   --control-plane H:P    take assignments from the control plane's gRPC address; the host then runs only
                          the modules it is told to, and its upload and activation routes are closed
   --node-token TOKEN     this host's credential for the control plane (default: $ROAM_NODE_TOKEN)
+  --token-file FILE      the credential read from FILE at every (re)connect and renewal: on Kubernetes the
+                         pod's projected service-account token (default: $ROAM_NODE_TOKEN_FILE)
   --ca FILE              the mesh CA's certificate (the control plane's DATA_DIR/ca.pem; default: $ROAM_CA):
                          the control plane's TLS is checked against it; needed when it runs with mTLS on
   --stores-only          serve this host's stores to the mesh and run no endpoints: with --control-plane it
@@ -65,6 +67,7 @@ export const hostCommand: Command = {
         token: { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        'token-file': { type: 'string' },
         ca: { type: 'string' },
         profiling: { type: 'string' },
         'report-interval-ms': { type: 'string' },
@@ -132,8 +135,11 @@ export const hostCommand: Command = {
     const address = await server.listen(listen.port, listen.host);
     let discovery: DiscoveryClient | undefined;
     if (values['control-plane'] !== undefined) {
-      const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
-      if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      const nodeToken = nodeCredentialFlag(values['node-token'], values['token-file']);
+      if (!nodeToken)
+        throw new UsageError(
+          '--control-plane needs --node-token, --token-file, $ROAM_NODE_TOKEN or $ROAM_NODE_TOKEN_FILE',
+        );
       const caFile = meshCaFlag(values.ca);
       const client: DiscoveryClient = new DiscoveryClient({
         address: values['control-plane']!,

@@ -6,7 +6,7 @@ import { startTelemetry } from '../core/telemetry.ts';
 import { startNodeProfiling } from '../profiler/index.ts';
 import { AdminServer, loadRouteFile, type ProxyLimits, SidecarProxy } from '../proxy/index.ts';
 import { createStore, parseStoreFlag, WasmHost } from '../wasm-host/index.ts';
-import { type Command, integerFlag, meshCaFlag, parse, UsageError } from './args.ts';
+import { type Command, integerFlag, meshCaFlag, nodeCredentialFlag, parse, UsageError } from './args.ts';
 import { onShutdown } from './lifecycle.ts';
 
 const usage = `Usage: roam proxy --listen HOST:PORT [--upstream URL] [--admin HOST:PORT] [options]
@@ -39,6 +39,8 @@ Options:
   --report-interval-ms MS how often profiles are streamed to the control plane (default: 5000)
   --control-plane H:P     take routes from the control plane's gRPC address (instead of --routes)
   --node-token TOKEN      this proxy's credential for the control plane (default: $ROAM_NODE_TOKEN)
+  --token-file FILE       the credential read from FILE at every (re)connect and renewal: on Kubernetes the
+                          pod's projected service-account token (default: $ROAM_NODE_TOKEN_FILE)
   --ca FILE               the mesh CA's certificate (the control plane's DATA_DIR/ca.pem; default: $ROAM_CA):
                           the control plane's TLS is checked against it; needed when it runs with mTLS on`;
 
@@ -88,6 +90,7 @@ export const proxyCommand: Command = {
         'upstream-body-timeout-ms': { type: 'string' },
         'control-plane': { type: 'string' },
         'node-token': { type: 'string' },
+        'token-file': { type: 'string' },
         ca: { type: 'string' },
         profiling: { type: 'string' },
         'fast-path': { type: 'string' },
@@ -146,8 +149,11 @@ export const proxyCommand: Command = {
     const address = await proxy.listen(listen.port, listen.host);
     let discovery: DiscoveryClient | undefined;
     if (values['control-plane']) {
-      const nodeToken = values['node-token'] ?? process.env.ROAM_NODE_TOKEN;
-      if (!nodeToken) throw new UsageError('--control-plane needs --node-token or $ROAM_NODE_TOKEN');
+      const nodeToken = nodeCredentialFlag(values['node-token'], values['token-file']);
+      if (!nodeToken)
+        throw new UsageError(
+          '--control-plane needs --node-token, --token-file, $ROAM_NODE_TOKEN or $ROAM_NODE_TOKEN_FILE',
+        );
       const caFile = meshCaFlag(values.ca);
       // gRPC and the discovery client are loaded only by a proxy that has a control plane to talk to.
       const [{ DiscoveryClient, processLoad }, { applyToProxy }] = await Promise.all([

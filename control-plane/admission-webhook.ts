@@ -2,31 +2,38 @@
 // AdmissionReview (admission.k8s.io/v1) for each pod being created; the answer carries a JSONPatch that adds
 // the `roam proxy` as a native sidecar (an init container with restartPolicy: Always, Kubernetes 1.29+) and,
 // before it, `proxy-init`, which redirects the app's inbound port to the proxy with iptables.
+// The proxy proves who it is with the pod's projected service-account token (audience roam, checked by the
+// control plane with a TokenReview: control-plane/token-review.ts), so no secret goes into the pod spec; the
+// mesh CA's certificate, which is public, rides in an annotation the pod reads back through the downward API
+// (a ConfigMap could not be mounted: it would have to exist in every application namespace).
 // Which pods: the MutatingWebhookConfiguration (deploy/kubernetes/base/webhook.yaml) calls /inject/namespace
 // for pods of namespaces labelled roam.dev/inject=enabled and /inject/workload for pods labelled so; a pod
 // opts out with the label or annotation roam.dev/inject=disabled. Everything else is allowed unchanged.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, NotFoundError } from '../core/errors.ts';
 import { closeServer, listenOn, readBody, sendError, sendJson } from '../core/http.ts';
 import { SIDECAR_NODE_FLAGS } from '../proxy/node-flags.ts';
-import { nodeToken } from './auth.ts';
+import { TOKEN_AUDIENCE } from './token-review.ts';
 
 export const INJECT = 'roam.dev/inject';
 /** The app port the proxy fronts (and that proxy-init redirects); default: the first container's first port. */
 export const INBOUND_PORT = 'roam.dev/inbound-port';
 export const PROXY_CONTAINER = 'roam-proxy';
 export const INIT_CONTAINER = 'roam-init';
+/** The mesh CA's certificate (PEM), set on the pod for the proxy to read as a file. */
+export const MESH_CA_ANNOTATION = 'roam.dev/mesh-ca';
+/** Where the proxy finds its service-account token (`token`) and the mesh CA (`ca.pem`). */
+export const IDENTITY_DIR = '/var/run/secrets/roam';
 
 export interface InjectorOptions {
   /** The Roam image (it has the `roam` entrypoint and /usr/local/bin/proxy-init). */
   image: string;
   /** The control plane's gRPC address as pods reach it, e.g. roam-control-plane.roam-system.svc:7950. */
   controlPlane: string;
-  /** The control plane's secret: each injected proxy gets its own node token, derived from it. */
-  secret: () => string;
+  /** The mesh CA's certificate (PEM); undefined while the control plane runs with mTLS off. */
+  caPem: () => string | undefined;
   /** The proxy's inbound port (proxy-init redirects to it) and admin port (probes). */
   proxyPort?: number;
   adminPort?: number;
@@ -114,10 +121,7 @@ function inboundPort(pod: Pod): number | string {
   return port ?? `no container port to front: set the annotation ${INBOUND_PORT}`;
 }
 
-/**
- * The JSONPatch that meshes `pod`, or the reason it is left alone. Pure apart from the proxy id's random
- * suffix (pods made by a ReplicaSet have no name yet when they are admitted).
- */
+/** The JSONPatch that meshes `pod`, or the reason it is left alone. */
 export function sidecarPatch(
   pod: Pod,
   namespace: string,
@@ -133,9 +137,7 @@ export function sidecarPatch(
   if (port === proxyPort || port === adminPort) {
     return { skipped: `the app port ${port} is one the proxy needs (${proxyPort}, ${adminPort})` };
   }
-  const name =
-    pod.metadata?.name || `${pod.metadata?.generateName ?? 'pod-'}${randomBytes(3).toString('hex')}`;
-  const nodeId = `${namespace}/${name}`;
+  const caPem = options.caPem();
   const restricted = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
@@ -166,8 +168,10 @@ export function sidecarPatch(
     restartPolicy: 'Always',
     args: [
       'proxy',
+      // The node a TokenReview of the pod's token names (pods made by a ReplicaSet get their name only after
+      // admission, so it comes from the downward API).
       '--id',
-      nodeId,
+      `${namespace}/$(POD_NAME)`,
       // The pod IP, not 0.0.0.0: it is also the address the proxy reports to the control plane.
       '--listen',
       `$(POD_IP):${proxyPort}`,
@@ -179,9 +183,12 @@ export function sidecarPatch(
       options.controlPlane,
     ],
     env: [
-      { name: 'ROAM_NODE_TOKEN', value: nodeToken(options.secret(), nodeId) },
+      // Read again at every (re)connect and renewal: kubelet replaces the token before it expires.
+      { name: 'ROAM_NODE_TOKEN_FILE', value: `${IDENTITY_DIR}/token` },
+      ...(caPem ? [{ name: 'ROAM_CA', value: `${IDENTITY_DIR}/ca.pem` }] : []),
       // The old-space cap in these flags is sized to the memory limit below.
       { name: 'NODE_OPTIONS', value: SIDECAR_NODE_FLAGS.join(' ') },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],
     ports: [
@@ -194,11 +201,26 @@ export function sidecarPatch(
     livenessProbe: probe('/healthz'),
     securityContext: { ...restricted, runAsNonRoot: true, runAsUser: 10001 },
     resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-    volumeMounts: [{ name: 'roam-proxy-tmp', mountPath: '/tmp' }],
+    volumeMounts: [
+      { name: 'roam-proxy-tmp', mountPath: '/tmp' },
+      { name: 'roam-identity', mountPath: IDENTITY_DIR, readOnly: true },
+    ],
   };
+  const identitySources: unknown[] = [
+    // Short-lived and for Roam only: the API server refuses it anywhere else.
+    { serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } },
+  ];
+  if (caPem) {
+    identitySources.push({
+      downwardAPI: {
+        items: [{ path: 'ca.pem', fieldRef: { fieldPath: `metadata.annotations['${MESH_CA_ANNOTATION}']` } }],
+      },
+    });
+  }
   const volumes = [
     { name: 'roam-init-run', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
     { name: 'roam-proxy-tmp', emptyDir: { sizeLimit: '64Mi' } },
+    { name: 'roam-identity', projected: { sources: identitySources } },
   ];
   const patch: JsonPatchOp[] = [];
   // The proxy-init runs first, then the sidecar, then the pod's own init containers, then its containers.
@@ -213,12 +235,13 @@ export function sidecarPatch(
   } else {
     patch.push({ op: 'add', path: '/spec/volumes', value: volumes });
   }
-  const annotations = pod.metadata?.annotations;
-  patch.push(
-    annotations
-      ? { op: 'add', path: '/metadata/annotations/roam.dev~1proxy-id', value: nodeId }
-      : { op: 'add', path: '/metadata/annotations', value: { 'roam.dev/proxy-id': nodeId } },
-  );
+  if (caPem) {
+    patch.push(
+      pod.metadata?.annotations
+        ? { op: 'add', path: `/metadata/annotations/${MESH_CA_ANNOTATION.replace('/', '~1')}`, value: caPem }
+        : { op: 'add', path: '/metadata/annotations', value: { [MESH_CA_ANNOTATION]: caPem } },
+    );
+  }
   return { patch };
 }
 

@@ -27,7 +27,11 @@ export interface ApplyResult {
 export interface DiscoveryClientOptions {
   /** The control plane's gRPC address, HOST:PORT. */
   address: string;
-  token: string;
+  /**
+   * The node's credential: a node token, or a function read before each call (a token file: kubelet rotates a
+   * pod's projected service-account token, so every connect, renewal and fetch presents the current one).
+   */
+  token: string | (() => string);
   node: Omit<SubscribeMsg, 'appliedVersion' | 'ready'>;
   apply(snapshot: SnapshotMsg): Promise<ApplyResult>;
   /** Load figures for heartbeats. */
@@ -89,7 +93,6 @@ const RENEW_RETRY_MAX_MS = 30_000;
 export class DiscoveryClient {
   private readonly options: DiscoveryClientOptions;
   private readonly client: GrpcClient;
-  private readonly metadata = new grpc.Metadata();
   private stream: grpc.ClientDuplexStream<NodeMessage, SnapshotMsg> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private reports: grpc.ClientDuplexStream<ReportBatchMsg, ReportAckMsg> | undefined;
@@ -119,7 +122,6 @@ export class DiscoveryClient {
 
   constructor(options: DiscoveryClientOptions) {
     this.options = options;
-    this.metadata.set('authorization', `Bearer ${options.token}`);
     this.identityReady = new Promise((resolve) => {
       this.settleIdentity = resolve;
     });
@@ -139,6 +141,14 @@ export class DiscoveryClient {
     this.connect();
   }
 
+  /** Call metadata with the credential as it is now; throws when a token file cannot be read. */
+  private metadata(): grpc.Metadata {
+    const token = this.options.token;
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${typeof token === 'string' ? token : token()}`);
+    return metadata;
+  }
+
   private log(event: Record<string, unknown>): void {
     this.options.log?.({ component: 'discovery', node: this.options.node.nodeId, ...event });
   }
@@ -153,7 +163,14 @@ export class DiscoveryClient {
       return;
     }
     if (this.options.subscribe === false) return;
-    const stream = this.client.Stream(this.metadata);
+    let metadata: grpc.Metadata;
+    try {
+      metadata = this.metadata();
+    } catch (err) {
+      this.retryLater(err as Error);
+      return;
+    }
+    const stream = this.client.Stream(metadata);
     this.stream = stream;
     stream.write({
       subscribe: { ...this.options.node, appliedVersion: this.appliedVersion, ready: this.ready },
@@ -242,7 +259,7 @@ export class DiscoveryClient {
             csr: csrPem,
             node: { nodeId: node.nodeId, kind: node.kind, tier: node.tier, location: node.location },
           },
-          this.metadata,
+          this.metadata(),
           (err, res) => (err ? reject(err) : resolve(res!)),
         ),
       );
@@ -313,7 +330,15 @@ export class DiscoveryClient {
   private startReports(): void {
     const report = this.options.report;
     if (report === undefined || this.reports !== undefined || this.closed) return;
-    const stream = this.client.Report(this.metadata);
+    let metadata: grpc.Metadata;
+    try {
+      metadata = this.metadata();
+    } catch (err) {
+      // The next snapshot tries again.
+      this.log({ event: 'report-stream-ended', reason: (err as Error).message });
+      return;
+    }
+    const stream = this.client.Report(metadata);
     this.reports = stream;
     stream.on('data', (ack: ReportAckMsg) => report.peers?.(ack.peers));
     const ended = (err?: Error) => {
@@ -341,7 +366,7 @@ export class DiscoveryClient {
 
   fetchModule(digest: string): Promise<Uint8Array> {
     return new Promise((resolve, reject) =>
-      this.client.FetchModule({ digest }, this.metadata, (err, res) =>
+      this.client.FetchModule({ digest }, this.metadata(), (err, res) =>
         err ? reject(err) : resolve(new Uint8Array(res!.module)),
       ),
     );

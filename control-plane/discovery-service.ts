@@ -1,6 +1,7 @@
 // The gRPC face of the control plane (protocol/roam.proto): the discovery stream, module fetches, the report
-// stream and certificate issuance. Every call presents a node token; a node can only subscribe, report and get
-// a certificate as itself. With mTLS on, the server speaks TLS with the control plane's own certificate.
+// stream and certificate issuance. Every call presents a node credential: a node token, or with Kubernetes auth
+// a pod's projected service-account token (control-plane/token-review.ts); a node can only subscribe, report
+// and get a certificate as itself. With mTLS on, the server speaks TLS with the control plane's own certificate.
 import * as grpc from '@grpc/grpc-js';
 import { toRoamError } from '../core/errors.ts';
 import { bearer, verifyNodeToken } from './auth.ts';
@@ -16,13 +17,42 @@ import {
   type ReportBatchMsg,
   type SnapshotMsg,
 } from './proto.ts';
+import { looksLikeJwt, TokenRefusedError, type TokenReviewer } from './token-review.ts';
 
-function authenticate(cp: ControlPlane, metadata: grpc.Metadata): string | undefined {
-  const value = metadata.get('authorization')[0];
-  return verifyNodeToken(cp.state.secret(), bearer(typeof value === 'string' ? value : value?.toString()));
+export interface NodeAuthOptions {
+  /** Also accept Kubernetes service-account tokens, checked with a TokenReview (`--kubernetes-auth`). */
+  kubernetes?: TokenReviewer;
 }
 
-function fail(code: grpc.status, details: string): Partial<grpc.StatusObject> {
+type Refusal = Partial<grpc.StatusObject>;
+
+/** The node id the call's credential proves; rejects with the status to answer. */
+async function authenticate(
+  cp: ControlPlane,
+  metadata: grpc.Metadata,
+  auth: NodeAuthOptions,
+): Promise<string> {
+  const value = metadata.get('authorization')[0];
+  const token = bearer(typeof value === 'string' ? value : value?.toString());
+  const nodeId = verifyNodeToken(cp.state.secret(), token);
+  if (nodeId) return nodeId;
+  if (auth.kubernetes && looksLikeJwt(token)) {
+    try {
+      return await auth.kubernetes.nodeId(token);
+    } catch (err) {
+      const code = err instanceof TokenRefusedError ? grpc.status.UNAUTHENTICATED : grpc.status.UNAVAILABLE;
+      throw fail(code, (err as Error).message);
+    }
+  }
+  throw fail(
+    grpc.status.UNAUTHENTICATED,
+    auth.kubernetes
+      ? 'missing or invalid node credential (a node token or a service-account token with audience roam)'
+      : 'missing or invalid node token',
+  );
+}
+
+function fail(code: grpc.status, details: string): Refusal {
   return { code, details };
 }
 
@@ -35,20 +65,63 @@ function reject(
   call.emit('error', fail(code, details));
 }
 
-export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplementation {
+/**
+ * The streams' credential check: settles to the node id, or to undefined once the stream has been refused.
+ * Messages, the end and errors all wait on it in order (a TokenReview takes a round trip), so a stream that
+ * goes away before its check is done leaves no session behind.
+ */
+function authenticateStream(
+  cp: ControlPlane,
+  call: grpc.ServerDuplexStream<unknown, unknown>,
+  auth: NodeAuthOptions,
+): Promise<string | undefined> {
+  return authenticate(cp, call.metadata, auth).catch((refusal: Refusal) => {
+    call.emit('error', refusal);
+    return undefined;
+  });
+}
+
+async function issue(
+  cp: ControlPlane,
+  auth: NodeAuthOptions,
+  call: grpc.ServerUnaryCall<CertificateRequestMsg, IssuedCertificateMsg>,
+): Promise<IssuedCertificateMsg> {
+  const tokenNode = await authenticate(cp, call.metadata, auth);
+  const claimed = call.request.node?.nodeId;
+  if (claimed !== tokenNode) {
+    throw fail(grpc.status.PERMISSION_DENIED, `token is for node "${tokenNode}", not "${claimed ?? ''}"`);
+  }
+  const issued = await cp.issueCertificate(tokenNode, call.request).catch((err: Error) => {
+    const code =
+      err instanceof CsrRefusedError
+        ? grpc.status.PERMISSION_DENIED
+        : err instanceof InvalidCsrError
+          ? grpc.status.INVALID_ARGUMENT
+          : grpc.status.INTERNAL;
+    throw fail(code, err.message);
+  });
+  if (!issued) throw fail(grpc.status.FAILED_PRECONDITION, 'mTLS is off on this control plane');
+  return {
+    certificateChain: issued.certPem,
+    caBundle: cp.issuer!.ca.certPem,
+    trustDomain: cp.issuer!.trustDomain,
+    notAfterMs: issued.notAfter.getTime(),
+  };
+}
+
+export function discoveryService(
+  cp: ControlPlane,
+  auth: NodeAuthOptions = {},
+): grpc.UntypedServiceImplementation {
   return {
     Stream(call: grpc.ServerDuplexStream<NodeMessage, SnapshotMsg>) {
-      const tokenNode = authenticate(cp, call.metadata);
-      if (!tokenNode) {
-        reject(call, grpc.status.UNAUTHENTICATED, 'missing or invalid node token');
-        return;
-      }
+      const authenticated = authenticateStream(cp, call, auth);
       let nodeId: string | undefined;
       const session: NodeSession = {
         sentVersion: -1,
         send: (snapshot) => call.write(snapshot),
       };
-      call.on('data', (msg: NodeMessage) => {
+      const handle = (tokenNode: string, msg: NodeMessage) => {
         try {
           if (msg.subscribe) {
             if (msg.subscribe.nodeId !== tokenNode) {
@@ -74,83 +147,56 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
           const e = toRoamError(err);
           reject(call, grpc.status.INVALID_ARGUMENT, e.message);
         }
+      };
+      call.on('data', (msg: NodeMessage) => {
+        void authenticated.then((tokenNode) => {
+          if (tokenNode !== undefined) handle(tokenNode, msg);
+        });
       });
       const end = () => {
         if (nodeId) cp.disconnect(nodeId, session);
       };
       call.on('end', () => {
-        end();
-        call.end();
+        void authenticated.then(() => {
+          end();
+          call.end();
+        });
       });
-      call.on('error', end);
-      call.on('cancelled', end);
+      call.on('error', () => void authenticated.then(end));
+      call.on('cancelled', () => void authenticated.then(end));
     },
 
     FetchModule(
       call: grpc.ServerUnaryCall<{ digest: string }, unknown>,
       callback: grpc.sendUnaryData<unknown>,
     ) {
-      if (!authenticate(cp, call.metadata)) {
-        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
-        return;
-      }
-      try {
-        const bytes = cp.state.modules.bytes(call.request.digest);
-        callback(null, { digest: call.request.digest, module: Buffer.from(bytes) });
-      } catch (err) {
-        callback(fail(grpc.status.NOT_FOUND, toRoamError(err).message));
-      }
+      authenticate(cp, call.metadata, auth).then(
+        () => {
+          try {
+            const bytes = cp.state.modules.bytes(call.request.digest);
+            callback(null, { digest: call.request.digest, module: Buffer.from(bytes) });
+          } catch (err) {
+            callback(fail(grpc.status.NOT_FOUND, toRoamError(err).message));
+          }
+        },
+        (refusal: Refusal) => callback(refusal),
+      );
     },
 
     IssueCertificate(
       call: grpc.ServerUnaryCall<CertificateRequestMsg, IssuedCertificateMsg>,
       callback: grpc.sendUnaryData<IssuedCertificateMsg>,
     ) {
-      const tokenNode = authenticate(cp, call.metadata);
-      if (!tokenNode) {
-        callback(fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
-        return;
-      }
-      const claimed = call.request.node?.nodeId;
-      if (claimed !== tokenNode) {
-        callback(
-          fail(grpc.status.PERMISSION_DENIED, `token is for node "${tokenNode}", not "${claimed ?? ''}"`),
-        );
-        return;
-      }
-      cp.issueCertificate(tokenNode, call.request).then(
-        (issued) => {
-          if (!issued) {
-            callback(fail(grpc.status.FAILED_PRECONDITION, 'mTLS is off on this control plane'));
-            return;
-          }
-          callback(null, {
-            certificateChain: issued.certPem,
-            caBundle: cp.issuer!.ca.certPem,
-            trustDomain: cp.issuer!.trustDomain,
-            notAfterMs: issued.notAfter.getTime(),
-          });
-        },
-        (err: Error) => {
-          const code =
-            err instanceof CsrRefusedError
-              ? grpc.status.PERMISSION_DENIED
-              : err instanceof InvalidCsrError
-                ? grpc.status.INVALID_ARGUMENT
-                : grpc.status.INTERNAL;
-          callback(fail(code, err.message));
-        },
+      issue(cp, auth, call).then(
+        (issued) => callback(null, issued),
+        (refusal: Refusal) => callback(refusal),
       );
     },
 
     // Each batch goes into the profile store and is answered with the nodes to probe: every other node up.
     Report(call: grpc.ServerDuplexStream<ReportBatchMsg, ReportAckMsg>) {
-      const tokenNode = authenticate(cp, call.metadata);
-      if (!tokenNode) {
-        call.emit('error', fail(grpc.status.UNAUTHENTICATED, 'missing or invalid node token'));
-        return;
-      }
-      call.on('data', (batch: ReportBatchMsg) => {
+      const authenticated = authenticateStream(cp, call, auth);
+      const handle = (tokenNode: string, batch: ReportBatchMsg) => {
         if (batch.nodeId !== tokenNode) {
           call.emit(
             'error',
@@ -173,25 +219,31 @@ export function discoveryService(cp: ControlPlane): grpc.UntypedServiceImplement
           .filter((n) => n.id !== tokenNode && n.status === 'up' && n.address)
           .map((n) => ({ nodeId: n.id, address: n.address }));
         call.write({ accepted, peers });
+      };
+      call.on('data', (batch: ReportBatchMsg) => {
+        void authenticated.then((tokenNode) => {
+          if (tokenNode !== undefined) handle(tokenNode, batch);
+        });
       });
-      call.on('end', () => call.end());
+      call.on('end', () => void authenticated.then(() => call.end()));
     },
   };
 }
 
 /**
  * Serves discovery on HOST:PORT: over TLS with `tls` (the control plane's certificate, swapped in for new
- * connections as it renews), else in plaintext. Nodes authenticate with their tokens either way; they have no
- * certificate before they ask this server for one, so none is requested.
+ * connections as it renews), else in plaintext. Nodes authenticate with their credentials (`auth`) either way;
+ * they have no certificate before they ask this server for one, so none is requested.
  */
 export async function startDiscoveryServer(
   cp: ControlPlane,
   host: string,
   port: number,
   tls?: ServingCertificate,
+  auth: NodeAuthOptions = {},
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
-  server.addService(Discovery.service, discoveryService(cp));
+  server.addService(Discovery.service, discoveryService(cp, auth));
   const credentials = tls ? servingCredentials(tls) : grpc.ServerCredentials.createInsecure();
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),

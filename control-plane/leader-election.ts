@@ -73,7 +73,7 @@ export function inClusterConfig(dir = SERVICE_ACCOUNT_DIR): {
 } {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host) throw new Error('KUBERNETES_SERVICE_HOST is not set: --leader-elect needs to run in a pod');
+  if (!host) throw new Error('KUBERNETES_SERVICE_HOST is not set: this is not running in a pod');
   return {
     apiServer: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     namespace: readFileSync(`${dir}/namespace`, 'utf8').trim(),

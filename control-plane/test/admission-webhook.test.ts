@@ -1,8 +1,9 @@
 // The sidecar injector as the API server sees it: AdmissionReview v1 requests over HTTPS (a real server on
 // loopback with a self-signed certificate), JSONPatch answers applied with an RFC 6902 library, and the
-// patched pods validated against the Kubernetes schemas.
+// patched pods validated against the Kubernetes schemas. Injected proxies carry no secret: they present the
+// pod's projected service-account token.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fjp from 'fast-json-patch';
@@ -10,11 +11,16 @@ import { Pod } from 'kubernetes-models/v1';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRoam, stopAll } from '../../test/support/processes.ts';
-import { AdmissionWebhook, INIT_CONTAINER, PROXY_CONTAINER } from '../admission-webhook.ts';
-import { verifyNodeToken } from '../auth.ts';
+import {
+  AdmissionWebhook,
+  INIT_CONTAINER,
+  MESH_CA_ANNOTATION,
+  PROXY_CONTAINER,
+} from '../admission-webhook.ts';
+import { startFakeKubeApi } from './fake-kube-api.ts';
 import { selfSignedCert, type TestCert } from './tls.ts';
 
-const secret = 'test-secret';
+const caPem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 let cert: TestCert;
 let webhook: AdmissionWebhook;
 let base: string;
@@ -24,7 +30,7 @@ beforeAll(async () => {
   cert = selfSignedCert();
   webhook = new AdmissionWebhook(
     { cert: cert.certFile, key: cert.keyFile },
-    { image: 'roam:test', controlPlane: 'roam-control-plane.roam-system.svc:7950', secret: () => secret },
+    { image: 'roam:test', controlPlane: 'roam-control-plane.roam-system.svc:7950', caPem: () => caPem },
   );
   const at = await webhook.listen(0, '127.0.0.1');
   base = `https://127.0.0.1:${at.port}`;
@@ -88,6 +94,15 @@ async function post(path: string, body: unknown): Promise<{ status: number; json
   return { status: res.statusCode, json: await res.body.json() };
 }
 
+/** No secret in a meshed pod: no node token, no control-plane secret, in any container's environment. */
+function expectNoSecrets(pod: Json): void {
+  for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+    const names = (c.env ?? []).map((e: Json) => e.name);
+    expect(names).not.toContain('ROAM_NODE_TOKEN');
+    expect(names).not.toContain('ROAM_SECRET');
+  }
+}
+
 /** Sends the review and returns the pod as the API server would store it, plus the raw response. */
 async function admit(path: string, pod: Json, extra: Json = {}): Promise<{ pod: Json; response: Json }> {
   const { status, json } = await post(path, admissionReview(pod, extra));
@@ -119,12 +134,36 @@ describe('mutating admission webhook', () => {
     expect(proxy.args).toContain('http://127.0.0.1:8080');
     expect(proxy.args).toContain('roam-control-plane.roam-system.svc:7950');
     expect(proxy.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
-    const id = pod.metadata.annotations['roam.dev/proxy-id'];
-    expect(id).toMatch(/^shop\/shop-7d9f8-[0-9a-f]{6}$/);
-    expect(proxy.args[proxy.args.indexOf('--id') + 1]).toBe(id);
-    // The token it carries proves exactly that id to the control plane.
-    expect(verifyNodeToken(secret, proxy.env[0].value)).toBe(id);
-    expect(pod.spec.volumes.map((v: Json) => v.name)).toEqual(['roam-init-run', 'roam-proxy-tmp']);
+    // The id a TokenReview of the pod's token names: NAMESPACE/POD, the name known only once the pod exists.
+    expect(proxy.args[proxy.args.indexOf('--id') + 1]).toBe('shop/$(POD_NAME)');
+    expect(proxy.env).toContainEqual({
+      name: 'POD_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
+    // It proves who it is with the pod's projected token, for Roam only and short-lived, and checks the control
+    // plane with the mesh CA read back from the pod's annotation.
+    expectNoSecrets(pod);
+    expect(proxy.env).toContainEqual({ name: 'ROAM_NODE_TOKEN_FILE', value: '/var/run/secrets/roam/token' });
+    expect(proxy.env).toContainEqual({ name: 'ROAM_CA', value: '/var/run/secrets/roam/ca.pem' });
+    expect(proxy.volumeMounts).toContainEqual({
+      name: 'roam-identity',
+      mountPath: '/var/run/secrets/roam',
+      readOnly: true,
+    });
+    expect(pod.spec.volumes.map((v: Json) => v.name)).toEqual([
+      'roam-init-run',
+      'roam-proxy-tmp',
+      'roam-identity',
+    ]);
+    expect(pod.spec.volumes[2].projected.sources).toEqual([
+      { serviceAccountToken: { audience: 'roam', expirationSeconds: 3600, path: 'token' } },
+      {
+        downwardAPI: {
+          items: [{ path: 'ca.pem', fieldRef: { fieldPath: "metadata.annotations['roam.dev/mesh-ca']" } }],
+        },
+      },
+    ]);
+    expect(pod.metadata.annotations).toEqual({ [MESH_CA_ANNOTATION]: caPem });
     // The app container is untouched and the result is a valid Pod.
     expect(pod.spec.containers).toEqual(appPod().spec.containers);
     expect(() => new Pod(pod).validate()).not.toThrow();
@@ -144,8 +183,13 @@ describe('mutating admission webhook', () => {
       PROXY_CONTAINER,
       'migrate',
     ]);
-    expect(pod.spec.volumes.map((v: Json) => v.name)).toEqual(['data', 'roam-init-run', 'roam-proxy-tmp']);
-    expect(pod.metadata.annotations).toEqual({ team: 'a', 'roam.dev/proxy-id': 'shop/shop-0' });
+    expect(pod.spec.volumes.map((v: Json) => v.name)).toEqual([
+      'data',
+      'roam-init-run',
+      'roam-proxy-tmp',
+      'roam-identity',
+    ]);
+    expect(pod.metadata.annotations).toEqual({ team: 'a', [MESH_CA_ANNOTATION]: caPem });
     expect(() => new Pod(pod).validate()).not.toThrow();
   });
 
@@ -250,22 +294,34 @@ describe('mutating admission webhook', () => {
 });
 
 describe('roam control-plane --webhook-listen', () => {
-  it('serves the webhook over HTTPS with proxies whose tokens derive from $ROAM_SECRET', async () => {
+  it('serves the webhook over HTTPS: proxies present their service-account token and trust the mesh CA', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'roam-webhook-'));
+    const api = await startFakeKubeApi(cert, 'roam-system', 'cp-token');
+    const serviceAccount = join(dataDir, 'sa');
+    mkdirSync(serviceAccount);
+    writeFileSync(join(serviceAccount, 'token'), 'cp-token');
+    writeFileSync(join(serviceAccount, 'ca.crt'), cert.cert);
+    writeFileSync(join(serviceAccount, 'namespace'), 'roam-system');
     try {
       const cp = await startRoam(
         [
           'control-plane',
           '--grpc=127.0.0.1:0',
           '--admin=127.0.0.1:0',
-          `--data-dir=${dataDir}`,
+          `--data-dir=${join(dataDir, 'cp')}`,
+          '--kubernetes-auth',
           '--webhook-listen=127.0.0.1:0',
           `--tls-cert=${cert.certFile}`,
           `--tls-key=${cert.keyFile}`,
           '--sidecar-image=roam:9.9.9',
           '--sidecar-control-plane=cp.example:7950',
         ],
-        { ROAM_SECRET: 'from-a-kubernetes-secret' },
+        {
+          ROAM_SECRET: 'from-a-kubernetes-secret',
+          KUBERNETES_SERVICE_HOST: '127.0.0.1',
+          KUBERNETES_SERVICE_PORT: new URL(api.url).port,
+          ROAM_SERVICE_ACCOUNT_DIR: serviceAccount,
+        },
       );
       const res = await request(`https://${cp.info.webhook}/inject/namespace`, {
         method: 'POST',
@@ -278,11 +334,14 @@ describe('roam control-plane --webhook-listen', () => {
       const proxy = pod.spec.initContainers[1];
       expect(proxy.image).toBe('roam:9.9.9');
       expect(proxy.args).toContain('cp.example:7950');
-      expect(verifyNodeToken('from-a-kubernetes-secret', proxy.env[0].value)).toBe(
-        pod.metadata.annotations['roam.dev/proxy-id'],
-      );
+      expectNoSecrets(pod);
+      expect(JSON.stringify(pod)).not.toContain('from-a-kubernetes-secret');
+      const ca = readFileSync(join(dataDir, 'cp', 'ca.pem'), 'utf8');
+      expect(pod.metadata.annotations[MESH_CA_ANNOTATION]).toBe(ca);
+      expect(() => new Pod(pod).validate()).not.toThrow();
     } finally {
       await stopAll();
+      await api.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
@@ -290,6 +349,20 @@ describe('roam control-plane --webhook-listen', () => {
   it('refuses incomplete flags with the reason', async () => {
     await expect(startRoam(['control-plane', '--webhook-listen=127.0.0.1:0'])).rejects.toThrow(
       /--webhook-listen needs --tls-cert and --tls-key/,
+    );
+    await expect(
+      startRoam([
+        'control-plane',
+        '--webhook-listen=127.0.0.1:0',
+        `--tls-cert=${cert.certFile}`,
+        `--tls-key=${cert.keyFile}`,
+        '--sidecar-image=roam:1',
+      ]),
+    ).rejects.toThrow(/--webhook-listen needs --kubernetes-auth/);
+    await expect(
+      startRoam(['control-plane', '--kubernetes-auth'], { KUBERNETES_SERVICE_HOST: '' }),
+    ).rejects.toThrow(
+      /--kubernetes-auth needs the pod's service account: KUBERNETES_SERVICE_HOST is not set/,
     );
     await expect(startRoam(['control-plane', '--leader-elect'])).rejects.toThrow(
       /--leader-elect needs --state-url/,

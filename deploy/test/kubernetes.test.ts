@@ -1,7 +1,8 @@
 // The deployment files: `kubectl kustomize` builds the base, every overlay and the sample app, and every object
 // it prints validates against the Kubernetes OpenAPI schemas (kubernetes-models: the upstream schemas compiled
 // to validators, shipped in the package). Then the properties the issue asks for, object by object: replicas,
-// probes, resources, a non-root read-only container, RBAC limited to the Lease. The Dockerfile is parsed and
+// probes, resources, a non-root read-only container, RBAC limited to the Lease, the CA ConfigMap and
+// TokenReviews, no secret in a node's pod (nodes present their projected service-account tokens). The Dockerfile is parsed and
 // linted with dockerfile-utils, the VS Code Docker language service's parser, and checked where it matters.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -105,6 +106,7 @@ describe.runIf(needs('kubectl', onPath('kubectl'), 'kubectl from the Kubernetes 
         expect(cp.spec.replicas, dir).toBeGreaterThanOrEqual(2);
         const [container] = cp.spec.template.spec.containers;
         expect(container.args).toContain('--leader-elect');
+        expect(container.args).toContain('--kubernetes-auth');
         expect(container.readinessProbe.httpGet.path).toBe('/readyz');
         expect(container.livenessProbe.httpGet.path).toBe('/healthz');
         const pdb = objects.find(
@@ -132,13 +134,79 @@ describe.runIf(needs('kubectl', onPath('kubectl'), 'kubectl from the Kubernetes 
       }
     });
 
-    it('RBAC grants the control plane its Lease and nothing else', async () => {
+    it('RBAC grants the control plane its Lease, the CA ConfigMap and TokenReviews, nothing else', async () => {
       const objects = await kustomize('base');
-      const roles = objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
-      expect(roles.map((r) => r.kind)).toEqual(['Role']);
-      for (const rule of roles[0].rules) {
-        expect(rule.apiGroups).toEqual(['coordination.k8s.io']);
-        expect(rule.resources).toEqual(['leases']);
+      const rules = objects
+        .filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')
+        .flatMap((r) =>
+          r.rules.map((rule: Json) => ({
+            kind: r.kind,
+            what: `${rule.apiGroups.join()}/${rule.resources.join()}`,
+            names: rule.resourceNames,
+            verbs: rule.verbs,
+          })),
+        );
+      // In any order: kustomize sorts objects its own way.
+      expect(rules).toHaveLength(5);
+      expect(rules).toEqual(
+        expect.arrayContaining([
+          {
+            kind: 'Role',
+            what: 'coordination.k8s.io/leases',
+            names: ['roam-control-plane'],
+            verbs: ['get', 'update'],
+          },
+          { kind: 'Role', what: 'coordination.k8s.io/leases', names: undefined, verbs: ['create'] },
+          { kind: 'Role', what: '/configmaps', names: ['roam-ca'], verbs: ['get', 'update'] },
+          { kind: 'Role', what: '/configmaps', names: undefined, verbs: ['create'] },
+          {
+            kind: 'ClusterRole',
+            what: 'authentication.k8s.io/tokenreviews',
+            names: undefined,
+            verbs: ['create'],
+          },
+        ]),
+      );
+      const bindings = objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+      for (const b of bindings) {
+        expect(b.subjects, b.metadata.name).toEqual([
+          { kind: 'ServiceAccount', name: 'roam-control-plane', namespace: 'roam-system' },
+        ]);
+      }
+      expect(bindings.map((b) => b.roleRef.name).sort()).toEqual([
+        'roam-control-plane-ca',
+        'roam-control-plane-leader-election',
+        'roam-control-plane-token-review',
+      ]);
+    });
+
+    it('hosts prove who they are with a projected service-account token: no secret, no roam token in their pods', async () => {
+      for (const dir of builds) {
+        const objects = await kustomize(dir);
+        for (const { name, spec } of podSpecs(objects)) {
+          for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+            const what = `${dir} ${name} ${c.name}`;
+            expect(
+              (c.env ?? []).map((e: Json) => e.name),
+              what,
+            ).not.toContain('ROAM_NODE_TOKEN');
+            expect(JSON.stringify([c.command, c.args]), what).not.toMatch(/\btoken\b/);
+          }
+        }
+        const hosts = podSpecs(objects).find((p) => p.name.endsWith('/roam-host'));
+        if (!hosts) continue;
+        const [host] = hosts.spec.containers;
+        expect((host.env ?? []).map((e: Json) => e.name)).not.toContain('ROAM_SECRET');
+        expect(host.args).toContain('--id=$(POD_NAME)');
+        const env = Object.fromEntries(host.env.map((e: Json) => [e.name, e.value]));
+        expect(env.ROAM_NODE_TOKEN_FILE).toBe('/var/run/secrets/roam/token');
+        expect(env.ROAM_CA).toBe('/var/run/secrets/roam/ca.pem');
+        const mount = host.volumeMounts.find((m: Json) => m.mountPath === '/var/run/secrets/roam');
+        const volume = hosts.spec.volumes.find((v: Json) => v.name === mount.name);
+        expect(volume.projected.sources, dir).toEqual([
+          { serviceAccountToken: { audience: 'roam', expirationSeconds: 3600, path: 'token' } },
+          { configMap: { name: 'roam-ca', items: [{ key: 'ca.pem', path: 'ca.pem' }] } },
+        ]);
       }
     });
 
