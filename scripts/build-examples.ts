@@ -1,13 +1,20 @@
 // Compiles the example endpoints (examples/endpoints/NAME/index.ts -> build/endpoints/NAME.wasm) and the host's
 // test fixtures (wasm-host/test/fixtures/NAME.ts -> build/fixtures/NAME.wasm) with AssemblyScript's compiler
-// API, in process, on worker threads when several modules are stale. Every module is checked against the
-// endpoint ABI (protocol/abi.md) before it is written.
+// API, in process, on worker threads when several modules are stale; and the Rust and C ports
+// (examples/endpoints-rust/NAME.rs -> build/endpoints/NAME.rust.wasm, examples/endpoints-c/NAME.c ->
+// build/endpoints/NAME.c.wasm) with Debian's rustc and clang when they are installed: without them it says, in
+// one line per language, what is missing and how to install it, and goes on (under CI=true it fails instead).
+// Every module is checked against the endpoint ABI (protocol/abi.md) before it is written.
 // Usage: node scripts/build-examples.ts [--force] [--jobs=N]   (N compiler threads; default: one per CPU)
+// ROAM_RUSTC and ROAM_CLANG name other compilers (by default /usr/bin/rustc, whose std matches Debian's wasm32
+// std, and the first clang on PATH).
 //
 // A module is rebuilt when a source (its own, the SDK's or this script) is newer than its output, or with
 // --force. A fixture overrides flags with a first line `// roam-build: FLAGS`: any asc flags, plus two of ours,
 // --noImportMemory (the module defines and exports its own memory) and --noAbiCheck (it breaks the ABI on
 // purpose, so the check is skipped).
+
+import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -20,8 +27,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { basename, delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -202,6 +210,214 @@ async function* compileAll(todo: Unit[], threads: number): AsyncGenerator<Compil
   }
 }
 
+/** An endpoint written in Rust or C, compiled by its language's toolchain (not in process). */
+interface NativeUnit {
+  name: string;
+  source: string;
+  output: string;
+}
+
+interface Language {
+  label: string;
+  dir: string;
+  ext: string;
+  /** build/endpoints/NAME.SUFFIX.wasm, beside the AssemblyScript build NAME.wasm. */
+  suffix: string;
+  sdk: string;
+  install: string;
+  /** What is missing to build this language, or undefined when its toolchain is complete. */
+  missing(): Promise<string | undefined>;
+  /** Runs once before the language's endpoints compile (the Rust SDK crate). */
+  prepare(): Promise<void>;
+  compile(u: NativeUnit): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, command))) return join(dir, command);
+  }
+  return undefined;
+}
+
+const rustc = process.env.ROAM_RUSTC ?? '/usr/bin/rustc';
+const rustSdkOut = join(root, 'build/sdk/rust');
+// Size over nothing else matters little at this scale, so -O3 as for AssemblyScript; LTO and one codegen unit
+// let the linker drop the std code the endpoint never reaches, and stripping the symbols takes the module from
+// megabytes to tens of kilobytes. A 64 KiB stack instead of the default 1 MiB: the handlers keep their data on
+// the heap, and a smaller initial memory is quicker to create on every instantiation.
+const RUST_FLAGS = [
+  '--edition',
+  '2021',
+  '--target',
+  'wasm32-unknown-unknown',
+  '-C',
+  'opt-level=3',
+  '-C',
+  'panic=abort',
+];
+const RUST_LINK = [
+  '-C',
+  'lto',
+  '-C',
+  'codegen-units=1',
+  '-C',
+  'strip=symbols',
+  '-C',
+  'link-arg=--import-memory',
+];
+const STACK = 'stack-size=65536';
+
+// wasm32-wasi for wasi-libc's malloc and string functions; no start files and no entry point, so the module
+// imports nothing from WASI as long as the SDK stays clear of stdio (it does).
+const C_FLAGS = ['--target=wasm32-wasi', '-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', '-nostartfiles'];
+const C_LINK = ['-Wl,--no-entry', '-Wl,--import-memory', `-Wl,-z,${STACK}`, '-Wl,--strip-all'];
+
+const LANGUAGES: Language[] = [
+  {
+    label: 'Rust',
+    dir: 'examples/endpoints-rust',
+    ext: '.rs',
+    suffix: 'rust',
+    sdk: 'sdk/rust',
+    install: 'apt-get install -y rustc libstd-rust-dev-wasm32',
+    async missing() {
+      if (!existsSync(rustc)) return `${rustc} not found`;
+      const std = join(dirname(dirname(rustc)), 'lib/rustlib/wasm32-unknown-unknown');
+      return existsSync(std) ? undefined : `no wasm32 std for ${rustc} (${std})`;
+    },
+    async prepare() {
+      mkdirSync(rustSdkOut, { recursive: true });
+      const lib = join(root, 'sdk/rust/src/lib.rs');
+      await run(rustc, [
+        ...RUST_FLAGS,
+        '--crate-type',
+        'rlib',
+        '--crate-name',
+        'roam',
+        lib,
+        '--out-dir',
+        rustSdkOut,
+      ]);
+    },
+    async compile(u) {
+      await run(rustc, [
+        ...RUST_FLAGS,
+        ...RUST_LINK,
+        '-C',
+        `link-arg=-z${STACK}`,
+        '--crate-type',
+        'cdylib',
+        '--crate-name',
+        basename(u.source, '.rs'),
+        '--extern',
+        `roam=${join(rustSdkOut, 'libroam.rlib')}`,
+        u.source,
+        '-o',
+        u.output,
+      ]);
+    },
+  },
+  {
+    label: 'C',
+    dir: 'examples/endpoints-c',
+    ext: '.c',
+    suffix: 'c',
+    sdk: 'sdk/c',
+    install: 'apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32',
+    async missing() {
+      const clang = process.env.ROAM_CLANG ?? onPath('clang');
+      if (!clang || !existsSync(clang)) return 'clang not found';
+      if (!onPath('wasm-ld')) return 'wasm-ld (lld) not found';
+      if (!existsSync('/usr/include/wasm32-wasi/stdlib.h')) return 'wasi-libc not found';
+      const { stdout } = await run(clang, ['--target=wasm32-wasi', '-print-libgcc-file-name']);
+      return existsSync(stdout.trim()) ? undefined : `clang's wasm32 runtime not found (${stdout.trim()})`;
+    },
+    async prepare() {},
+    async compile(u) {
+      const clang = process.env.ROAM_CLANG ?? onPath('clang') ?? 'clang';
+      const sdk = join(root, 'sdk/c');
+      await run(clang, [...C_FLAGS, `-I${sdk}`, ...C_LINK, '-o', u.output, join(sdk, 'roam.c'), u.source]);
+    },
+  },
+];
+
+interface NativeResult {
+  compiled: number;
+  upToDate: number;
+  failures: string[];
+}
+
+/** Builds the Rust and C endpoints that are stale, `jobs` compilers at a time across the languages. */
+async function buildNative(force: boolean, jobs: number): Promise<NativeResult> {
+  const result: NativeResult = { compiled: 0, upToDate: 0, failures: [] };
+  const script = statSync(fileURLToPath(import.meta.url)).mtimeMs;
+  const queue: { lang: Language; u: NativeUnit }[] = [];
+  const discard = (todo: NativeUnit[]) => {
+    // Never leave a module built from older sources where the tests would pick it up.
+    for (const u of todo) rmSync(u.output, { force: true });
+  };
+  await Promise.all(
+    LANGUAGES.map(async (lang) => {
+      const dir = join(root, lang.dir);
+      if (!existsSync(dir)) return;
+      const shared = Math.max(script, newestIn(join(root, lang.sdk)));
+      const todo: NativeUnit[] = [];
+      for (const file of readdirSync(dir).sort()) {
+        if (!file.endsWith(lang.ext)) continue;
+        const name = basename(file, lang.ext);
+        const output = join(root, 'build/endpoints', `${name}.${lang.suffix}.wasm`);
+        const u = { name: `${name}.${lang.suffix}`, source: join(dir, file), output };
+        const fresh =
+          !force && existsSync(output) && statSync(output).mtimeMs > Math.max(shared, newestIn(u.source));
+        if (fresh) result.upToDate++;
+        else todo.push(u);
+      }
+      if (todo.length === 0) return;
+      const missing = await lang.missing().catch((err: Error) => err.message.split('\n', 1)[0]);
+      if (missing) {
+        discard(todo);
+        const line = `${lang.label} endpoints: ${missing}; install with: ${lang.install}`;
+        if (process.env.CI === 'true')
+          result.failures.push(`${line}\n  (CI=true: every language must build)`);
+        else console.log(`- skipped ${line}`);
+        return;
+      }
+      try {
+        await lang.prepare();
+        for (const u of todo) queue.push({ lang, u });
+      } catch (err) {
+        discard(todo);
+        result.failures.push(`${lang.sdk}:\n${String((err as { stderr?: string }).stderr || err).trimEnd()}`);
+      }
+    }),
+  );
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { lang, u } = next;
+      const start = performance.now();
+      const began = new Date();
+      try {
+        await lang.compile(u);
+        const problems = abiProblems(readFileSync(u.output));
+        if (problems.length > 0) throw Object.assign(new Error('ABI check'), { stderr: problems.join('\n') });
+        utimesSync(u.output, began, began);
+        result.compiled++;
+        const ms = (performance.now() - start).toFixed(0).padStart(5);
+        console.log(`✓ ${u.name.padEnd(22)} ${kb(statSync(u.output).size)}  ${ms} ms`);
+      } catch (err) {
+        discard([u]);
+        const detail = String((err as { stderr?: string }).stderr || err).trimEnd();
+        result.failures.push(`${relative(root, u.source)}:\n${detail.replace(/^/gm, '  ')}`);
+        console.log(`✗ ${u.name.padEnd(22)} failed`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
+  return result;
+}
+
 function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1).padStart(6)} KB`;
 }
@@ -249,13 +465,15 @@ async function main(): Promise<void> {
     rmSync(u.output, { force: true });
     failures.push(`${name}:\n  not compiled (its compiler thread died)`);
   }
+  const native = await buildNative(force, jobs);
+  failures.push(...native.failures);
   const seconds = ((performance.now() - start) / 1000).toFixed(2);
   if (failures.length > 0) {
-    console.error(`\nbuild: ${failures.length} of ${all.length} modules failed:\n\n${failures.join('\n\n')}`);
+    console.error(`\nbuild: ${failures.length} failed:\n\n${failures.join('\n\n')}`);
     process.exit(1);
   }
   console.log(
-    `build: ${todo.length} compiled, ${all.length - todo.length} up to date, ${seconds} s (${threads} thread(s))`,
+    `build: ${todo.length + native.compiled} compiled, ${all.length - todo.length + native.upToDate} up to date, ${seconds} s (${threads} thread(s))`,
   );
 }
 
