@@ -16,7 +16,7 @@ import { listenOn } from '../../core/http.ts';
 import { createLegacyService } from '../../examples/legacy-service/server.ts';
 import { adminClient, type Json, startControlPlane } from '../../test/support/control-plane.ts';
 import { endpointModule } from '../../test/support/modules.ts';
-import { type RoamProcess, startHost, startRoam, stopAll } from '../../test/support/processes.ts';
+import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
 import type { EndpointProfile } from '../index.ts';
 
 const execFileAsync = promisify(execFile);
@@ -76,6 +76,11 @@ beforeAll(async () => {
   adminToken = started.adminToken;
   const secret = started.secret;
   const grpc = cp.info.grpc as string;
+  // mTLS is on: each node's credential, and the mesh CA it checks the control plane with.
+  const nodeEnv = (id: string) => ({
+    ROAM_NODE_TOKEN: nodeToken(secret, id),
+    ROAM_CA: join(dataDir, 'ca.pem'),
+  });
   for (const site of ['eu', 'us']) {
     const id = `p-${site}`;
     proxies[site] = await startRoam(
@@ -93,10 +98,29 @@ beforeAll(async () => {
         grpc,
         ...REPORT,
       ],
-      { ROAM_NODE_TOKEN: nodeToken(secret, id) },
+      nodeEnv(id),
     );
   }
-  const storage = await startHost('cluster', ['carts=memory'], '--location', 'storage');
+  // The carts store's host is a mesh node for its certificate only (every hop, the store's included, is mTLS).
+  const storage = await startRoam(
+    [
+      'host',
+      '--tier',
+      'cluster',
+      '--id',
+      'storage',
+      '--location',
+      'storage',
+      '--listen',
+      '127.0.0.1:0',
+      '--store',
+      'carts=memory',
+      '--control-plane',
+      grpc,
+      '--stores-only',
+    ],
+    nodeEnv('storage'),
+  );
   await startRoam(
     [
       'host',
@@ -120,7 +144,7 @@ beforeAll(async () => {
       grpc,
       ...REPORT,
     ],
-    { ROAM_NODE_TOKEN: nodeToken(secret, 'h1') },
+    nodeEnv('h1'),
   );
   await until(
     'three nodes to subscribe',
