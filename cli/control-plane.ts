@@ -153,6 +153,7 @@ export const controlPlaneCommand: Command = {
     const adminAddress = await admin.listen(adminAt.port, adminAt.host);
     const clusterInfo = await cluster.afterListen(adminAddress);
     const stopped = onShutdown(async () => {
+      cp.stopDeciding();
       loop?.close();
       await admin.close();
       await telemetry.shutdown();

@@ -126,9 +126,18 @@ export class ControlPlane {
     }
   }
 
-  close(): void {
+  /**
+   * Stops deciding, first thing on the way out: its nodes go silent because it stopped serving them, which must
+   * not be recorded as their going down (the next control plane would start from that), and moves in flight
+   * stay as persisted for the next one to resume.
+   */
+  stopDeciding(): void {
     clearInterval(this.liveness);
     this.migrations.close();
+  }
+
+  close(): void {
+    this.stopDeciding();
     this.state.close();
   }
 
