@@ -72,6 +72,9 @@ export interface EndpointStats {
   latency: { p50: number; p90: number; p99: number; max: number; histogram: HistogramSnapshot };
 }
 
+/** What an active endpoint keeps of its code: a component has no single core module, and no ABI v1 imports. */
+type Loaded = Pick<LoadedModule, 'digest' | 'info'>;
+
 interface Runner {
   invoke(req: EndpointRequest, ctx: InvocationContext): MaybePromise<EndpointResponse>;
   close(): void;
@@ -79,7 +82,7 @@ interface Runner {
 
 class ActiveEndpoint {
   readonly name: string;
-  readonly loaded: LoadedModule;
+  readonly loaded: Loaded;
   readonly exec: ExecMode;
   readonly limits: Limits;
   readonly services: HostServices;
@@ -95,7 +98,7 @@ class ActiveEndpoint {
 
   constructor(
     name: string,
-    loaded: LoadedModule,
+    loaded: Loaded,
     exec: ExecMode,
     limits: Limits,
     services: HostServices,
@@ -213,18 +216,41 @@ export class WasmHost {
         `"exec" must be "inline" or "worker", got ${JSON.stringify(options.exec)}`,
       );
     }
-    const exec = options.exec ?? this.exec;
+    let exec = options.exec ?? this.exec;
     const warm = options.warm === undefined ? 1 : checkInteger('warm', options.warm, 1, MAX_IDLE);
-    const loaded = await this.modules.load(digest);
     let usage = this.usage.get(endpoint);
     if (!usage) {
       usage = newUsage();
       this.usage.set(endpoint, usage);
     }
     const services = this.servicesFor(endpoint, usage);
+    const component = this.modules.isComponent(digest);
+    const loaded: Loaded = component
+      ? {
+          digest,
+          info: {
+            memory: { min: 0, max: undefined, shared: false },
+            hostImports: [],
+            importCount: 0,
+            memoryImportCount: 0,
+          },
+        }
+      : await this.modules.load(digest);
     let runner: Runner;
-    if (exec === 'inline') {
-      const pool = new InstancePool(endpoint, loaded, services, limits);
+    if (component) {
+      // A component's glue is JavaScript on this thread: it runs inline whatever the host's default.
+      exec = 'inline';
+      const { ComponentRunner } = await import('./component.ts');
+      const instance = new ComponentRunner(
+        endpoint,
+        await this.modules.loadComponent(digest),
+        limits,
+        this.options.log ?? (() => {}),
+      );
+      await instance.start();
+      runner = { invoke: (req) => instance.invoke(req), close: () => {} };
+    } else if (exec === 'inline') {
+      const pool = new InstancePool(endpoint, loaded as LoadedModule, services, limits);
       // Warming instantiates at least once, so a module that fails at start-up fails activation, not a request.
       pool.warm(warm);
       runner = {
@@ -234,11 +260,12 @@ export class WasmHost {
     } else {
       const workers = await this.workerPool();
       workers.allowDeadline(limits.timeoutMs);
-      workers.publish(loaded, endpoint, limits);
+      const module = loaded as LoadedModule;
+      workers.publish(module, endpoint, limits);
       // Instantiate once here too, so a module that cannot start fails activation rather than its first request.
-      new InstancePool(endpoint, loaded, services, limits).warm(1);
+      new InstancePool(endpoint, module, services, limits).warm(1);
       runner = {
-        invoke: (req, ctx) => workers.invoke(endpoint, loaded, limits, req, ctx),
+        invoke: (req, ctx) => workers.invoke(endpoint, module, limits, req, ctx),
         close: () => {},
       };
     }

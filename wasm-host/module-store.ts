@@ -10,6 +10,8 @@ import {
   ModuleInvalidError,
   NotFoundError,
 } from '../core/errors.ts';
+import type { LoadedComponent } from './component.ts';
+import { checkComponent, isComponent } from './component-check.ts';
 import type { LoadedModule } from './instance.ts';
 import { addInterruptChecks } from './interrupt.ts';
 import { checkModule, type ModuleInfo } from './module-check.ts';
@@ -25,6 +27,7 @@ export class ModuleStore {
   private readonly blobs = new Map<string, Uint8Array>();
   private readonly loaded = new Map<string, Promise<LoadedModule>>();
   private readonly infos = new Map<string, ModuleInfo>();
+  private readonly components = new Map<string, Promise<LoadedComponent>>();
 
   /** With `dir`, blobs also live on disk as DIR/<hex>.wasm and survive restarts. */
   constructor(dir?: string) {
@@ -45,7 +48,9 @@ export class ModuleStore {
       throw new DigestMismatchError(`module bytes have digest ${digest}, not the expected ${expected}`);
     }
     if (this.blobs.has(digest)) return digest;
-    this.infos.set(digest, checkModule(bytes));
+    const component = isComponent(bytes);
+    if (component) checkComponent(bytes);
+    else this.infos.set(digest, checkModule(bytes));
     const copy = Uint8Array.from(bytes);
     if (this.dir) {
       const file = this.file(digest);
@@ -53,6 +58,8 @@ export class ModuleStore {
       renameSync(`${file}.tmp`, file);
     }
     this.blobs.set(digest, copy);
+    // A component is transpiled when an endpoint first activates it: transpiling costs seconds of CPU.
+    if (component) return digest;
     // Compile in the background right away (the engine compiles off the main thread): the activation that
     // usually follows an upload then finds the module ready. Errors surface from load().
     this.load(digest).catch(() => {});
@@ -64,6 +71,7 @@ export class ModuleStore {
     this.blobs.delete(digest);
     this.infos.delete(digest);
     this.loaded.delete(digest);
+    this.components.delete(digest);
     if (this.dir && DIGEST.test(digest)) rmSync(this.file(digest), { force: true });
   }
 
@@ -75,6 +83,24 @@ export class ModuleStore {
     const bytes = this.blobs.get(digest) ?? this.readFromDisk(digest);
     if (bytes === undefined) throw new NotFoundError(`module ${digest} is not in this store`);
     return bytes;
+  }
+
+  /** Whether `digest` is a wasi:http component rather than an ABI v1 module. */
+  isComponent(digest: string): boolean {
+    return isComponent(this.bytes(digest));
+  }
+
+  /** The transpiled component; transpiled once per digest (and kept beside the blobs when they are on disk). */
+  loadComponent(digest: string): Promise<LoadedComponent> {
+    let pending = this.components.get(digest);
+    if (pending === undefined) {
+      pending = import('./component.ts').then(({ loadComponent }) =>
+        loadComponent(digest, this.bytes(digest), this.dir),
+      );
+      this.components.set(digest, pending);
+      pending.catch(() => this.components.delete(digest));
+    }
+    return pending;
   }
 
   /** The compiled, instrumented module; compiled once per digest. */
