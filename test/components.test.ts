@@ -21,8 +21,14 @@ describe('components', () => {
     );
   });
 
-  // build/components/hello.wasm comes from npm run build when componentize-js is installed.
-  it.skipIf(!existsSync(COMPONENT))(
+  // build/components/hello.wasm is built by hand with componentize-js for now (docs/components.md): npm run
+  // build does not make it yet (issue 20), so this comparison runs only where someone built it.
+  const built = existsSync(COMPONENT);
+  if (!built)
+    console.warn(
+      'skipped: the JavaScript hello component comparison (build/components/hello.wasm: docs/components.md)',
+    );
+  it.skipIf(!built)(
     'serves the JavaScript hello with the AssemblyScript hello answers, on one reused instance',
     { timeout: 120_000 },
     async () => {
