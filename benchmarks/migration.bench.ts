@@ -4,7 +4,8 @@
 // returned) to every proxy applying 100% on the new target, with the route propagation part of it (shift
 // published -> last proxy ACK); the same for a module the target has never seen (fetch + compile + warm
 // included); failed requests per million during the moves; p50/p99 during moves against steady state.
-// Run: npm run bench -- migration [--quick]
+// mTLS is on, as in a deployed mesh; `--mtls-off` runs the same with plaintext, for a side-by-side.
+// Run: npm run bench -- migration [--quick] [--mtls-off]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { Histogram } from '../core/histogram.ts';
 import { adminClient, startControlPlane } from '../test/support/control-plane.ts';
 
 const quick = process.argv.includes('--quick');
+const mtls = process.argv.includes('--mtls-off') ? 'off' : 'on';
 const ROUNDS = quick ? 8 : 40;
 const root = new URL('../', import.meta.url).pathname;
 const hello = readFileSync(`${root}build/endpoints/hello.wasm`);
@@ -32,14 +34,21 @@ function variant(n: number): Uint8Array {
 }
 
 async function main(): Promise<void> {
-  const { process: cp, adminToken, secret } = await startControlPlane(dataDir, ['--placement-loop', 'off']);
+  const {
+    process: cp,
+    adminToken,
+    secret,
+  } = await startControlPlane(dataDir, ['--placement-loop', 'off', '--mtls', mtls]);
   const call = adminClient(
     () => cp.url,
     () => adminToken,
   );
   const grpc = cp.info.grpc as string;
   // mTLS is on, as in a deployed mesh: nodes check the control plane with the CA it wrote.
-  const env = (id: string) => ({ ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') });
+  const env = (id: string) => ({
+    ROAM_NODE_TOKEN: nodeToken(secret, id),
+    ...(mtls === 'on' ? { ROAM_CA: join(dataDir, 'ca.pem') } : {}),
+  });
   for (const [id, tier] of [
     ['c1', 'cluster'],
     ['e1', 'edge'],
@@ -158,7 +167,7 @@ async function main(): Promise<void> {
   const q = (h: Histogram, p: number) => h.quantile(p).toFixed(2);
   const perMillion = (counts.failed / Math.max(1, counts.moving)) * 1e6;
   console.log(
-    `\nlive migration, ${ROUNDS} moves of hello around in-process -> cluster -> edge -> device (medians)`,
+    `\nlive migration, ${ROUNDS} moves of hello around in-process -> cluster -> edge -> device (medians; mTLS ${mtls})`,
   );
   console.log('| figure | median | aim |');
   console.log('|---|---|---|');
