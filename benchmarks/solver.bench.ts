@@ -258,19 +258,7 @@ for (const [e, h] of sizes) {
   const autoRuns = runs.get(strategies[0]!)!;
   const here: Run[] = [];
   const there: Run[] = [];
-  // The loop's thread re-solves every round, so its code is warm at the size it solves: one untimed re-solve
-  // of this size first (this process is warm from the cold solves above).
-  const first = autoRuns.find((r) => r.solution);
-  if (first)
-    await onThread(
-      loopThread,
-      changeOneProfile(problems.get(first.seed)!, first.seed + 1).moved,
-      first.seed,
-      'auto',
-      LOOP_BUDGET_MS,
-      first.solution,
-    );
-  // Then the round after: another endpoint's profile changes, re-solved from the first re-solve's answer, as the
+  // And the round after: another endpoint's profile changes, re-solved from the first re-solve's answer, as the
   // loop does round after round (the first re-solve also finishes a search the 1 s cold solve left unfinished).
   const next: Run[] = [];
   for (const seed of seeds) {
@@ -279,6 +267,9 @@ for (const [e, h] of sizes) {
     const { moved } = changeOneProfile(problems.get(seed)!, seed);
     const first = await inProcess(moved, seed, 'auto', LOOP_BUDGET_MS, base);
     here.push(first);
+    // The loop's thread solved the round before's problem, so its code is warm at this size and it holds that
+    // problem: it is sent only what changed. That round, untimed: the unchanged problem from the same answer.
+    await onThread(loopThread, problems.get(seed)!, seed, 'auto', LOOP_BUDGET_MS, base);
     there.push(await onThread(loopThread, moved, seed, 'auto', LOOP_BUDGET_MS, base));
     if (first.solution)
       next.push(

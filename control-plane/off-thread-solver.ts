@@ -3,7 +3,9 @@
 // the budget itself (counted from this call, the trip to the thread included); a solve still running a tenth
 // past it is stopped by terminating its thread, and the best placement it had posted stands as the answer,
 // its cost recomputed here and its bound the trivial 0 (the gap says how little is proven). A solve stopped
-// before it posted any placement answers `undefined`: the caller keeps what runs now.
+// before it posted any placement answers `undefined`: the caller keeps what runs now. The thread keeps the
+// last problem it was sent, and a solve sends it only what changed since (found by comparing this problem,
+// flattened to numbers, with the last one), so a problem is read when it is passed and may change after.
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { errorFromCode } from '../core/errors.ts';
@@ -19,7 +21,10 @@ import {
   routesFromPlacement,
   type Solution,
 } from '../solver/index.ts';
-import type { SolveOutcome, SolveTask, WarmTask } from './solver-thread.ts';
+import type { ProblemMessage, SolveOutcome, SolveTask, WarmTask } from './solver-thread.ts';
+
+/** What the thread answers to a problem sent whole. */
+type Answered = Exclude<SolveOutcome, { stale: true }>;
 
 export interface OffThreadAnswer {
   /** The solver's answer, or the best placement posted before the thread was stopped; none if none was. */
@@ -44,6 +49,10 @@ export class OffThreadSolver {
   });
   /** The thread has started and loaded the solver: a solve's deadline counts from after this. */
   private warm = this.warmUp();
+  private readonly flattener = new Flattener();
+  /** The last problem sent to the thread, flattened, and its version; none after the thread was stopped. */
+  private sent: { version: number; flat: Flat } | undefined;
+  private version = 0;
 
   private warmUp(): Promise<void> {
     return this.pool.run({ warm: true } satisfies WarmTask).then(
@@ -66,31 +75,37 @@ export class OffThreadSolver {
   ): Promise<OffThreadAnswer> {
     await this.warm;
     const started = performance.now();
-    const { port1, port2 } = new MessageChannel();
     let latest: Int32Array | undefined;
-    port1.on('message', (routes: Int32Array) => {
-      latest = routes;
-    });
     const abort = new AbortController();
-    const task: SolveTask = {
-      problem,
-      timeLimitMs,
-      deadline: performance.timeOrigin + started + timeLimitMs,
-      port: port2,
-      ...(previous
-        ? {
-            previous: {
-              routes: routesFromPlacement(problem, previous.placement),
-              ...(previous.prices ? { prices: previous.prices } : {}),
-            },
-          }
-        : {}),
-      ...(backend ? { backend } : {}),
+    const version = ++this.version;
+    const flat = this.flattener.problem(problem);
+    const changes = this.changesSinceSent(problem, flat, version);
+    this.sent = { version, flat };
+    const routes = previous ? routesFromPlacement(problem, previous.placement) : undefined;
+    const post = (message: ProblemMessage) => {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (posted: Int32Array) => {
+        latest = posted;
+      });
+      const task: SolveTask = {
+        problem: message,
+        timeLimitMs,
+        deadline: performance.timeOrigin + started + timeLimitMs,
+        port: port2,
+        ...(routes ? { previous: { routes, ...(previous?.prices ? { prices: previous.prices } : {}) } } : {}),
+        ...(backend ? { backend } : {}),
+      };
+      const run = this.pool.run(task, {
+        signal: abort.signal,
+        transferList: [port2],
+      }) as Promise<SolveOutcome>;
+      return run.finally(() => port1.close());
     };
-    const running = this.pool.run(task, {
-      signal: abort.signal,
-      transferList: [port2],
-    }) as Promise<SolveOutcome>;
+    // A thread started since the last solve (after a stop) holds no problem to apply changes to: sent whole.
+    const running = post(changes ?? { version, problem }).then((outcome) =>
+      // A whole problem is never stale.
+      'stale' in outcome ? (post({ version, problem }) as Promise<Answered>) : outcome,
+    );
     // At the hard stop the caller is answered at once, from what was posted; the thread is terminated after,
     // so its termination and the start of the next thread are not on the caller's clock.
     let timer: NodeJS.Timeout | undefined;
@@ -110,6 +125,8 @@ export class OffThreadSolver {
       }
       running.catch(() => {});
       setImmediate(() => abort.abort());
+      // The thread is replaced, with no problem kept: the next solve sends its problem whole.
+      this.sent = undefined;
       // The replacement thread loads the solver before the next solve's clock starts.
       this.warm = running.then(
         () => {},
@@ -122,8 +139,27 @@ export class OffThreadSolver {
       return { solution, overrunMs: performance.now() - started - timeLimitMs };
     } finally {
       clearTimeout(timer);
-      port1.close();
     }
+  }
+
+  /**
+   * The changes from the problem last sent to the thread to `problem`, or undefined when it must go whole: none
+   * was sent (or the thread was replaced since), or the endpoints are not as many.
+   */
+  private changesSinceSent(
+    problem: PlacementProblem,
+    flat: Flat,
+    version: number,
+  ): ProblemMessage | undefined {
+    const last = this.sent;
+    if (!last || last.flat.generation !== flat.generation || last.flat.ends.length !== flat.ends.length)
+      return undefined;
+    const endpoints: [number, PlacementProblem['endpoints'][number]][] = [];
+    for (let i = 1; i < flat.ends.length; i++)
+      if (!samePart(last.flat, flat, i)) endpoints.push([i - 1, problem.endpoints[i - 1]!]);
+    if (samePart(last.flat, flat, 0)) return { version, base: last.version, endpoints };
+    const { endpoints: _all, ...rest } = problem;
+    return { version, base: last.version, endpoints, rest };
   }
 
   async close(): Promise<void> {
@@ -146,3 +182,121 @@ function stopped(problem: PlacementProblem, placement: Placement, timeMs: number
     notes: ['stopped at its deadline; the best placement found so far stands'],
   };
 }
+
+/**
+ * A problem flattened to numbers, to find what changed since the last one without copying either: part 0 is
+ * every field but the endpoints, part i + 1 endpoint i; `ends[k]` is where part k ends in `values` (which is
+ * written over by the next problem but one).
+ */
+interface Flat {
+  values: Float64Array;
+  ends: Int32Array;
+  /** Strings are numbered by the flattener: two flats compare only within one numbering. */
+  generation: number;
+}
+
+/** Part k of `a` and of `b` hold the same values: the same JSON value, read the same way (key order too). */
+function samePart(a: Flat, b: Flat, k: number): boolean {
+  const from = k === 0 ? 0 : a.ends[k - 1]!;
+  const length = a.ends[k]! - from;
+  const at = k === 0 ? 0 : b.ends[k - 1]!;
+  if (b.ends[k]! - at !== length) return false;
+  for (let i = 0; i < length; i++) {
+    const x = a.values[from + i]!;
+    const y = b.values[at + i]!;
+    // NaN is never the same (a problem that holds one is refused, and must be sent to be); 0 and -0 differ.
+    if (x !== y || (x === 0 && 1 / x !== 1 / y)) return false;
+  }
+  return true;
+}
+
+/** Tags for the kinds of JSON value in a Flat. */
+const KIND = { number: 0, string: 1, array: 2, object: 3, null: 4, true: 5, false: 6, undefined: 7 } as const;
+
+/**
+ * Flattens problems; strings become numbers, the same from one problem to the next so that the same text
+ * compares equal. The numbering restarts (a new generation) once it holds more strings than a mesh names.
+ */
+class Flattener {
+  private strings = new Map<string, number>();
+  private generation = 0;
+  /**
+   * Two buffers, used in turn: a problem's flat is compared with the one before it, so the buffer written is
+   * always the one that does not hold it.
+   */
+  private buffers = [new Float64Array(1 << 16), new Float64Array(1 << 16)];
+  private turn = 0;
+  private values = this.buffers[0]!;
+  private at = 0;
+
+  problem(p: PlacementProblem): Flat {
+    if (this.strings.size > MAX_STRINGS) {
+      this.strings = new Map();
+      this.generation++;
+    }
+    this.turn ^= 1;
+    this.values = this.buffers[this.turn]!;
+    this.at = 0;
+    const ends = new Int32Array(p.endpoints.length + 1);
+    for (const key in p) {
+      if (key === 'endpoints') continue;
+      this.string(key);
+      this.value(p[key as keyof PlacementProblem]);
+    }
+    ends[0] = this.at;
+    p.endpoints.forEach((e, i) => {
+      this.value(e);
+      ends[i + 1] = this.at;
+    });
+    this.buffers[this.turn] = this.values;
+    return { values: this.values, ends, generation: this.generation };
+  }
+
+  private push(v: number): void {
+    if (this.at === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.at++] = v;
+  }
+
+  private string(s: string): void {
+    let id = this.strings.get(s);
+    if (id === undefined) {
+      id = this.strings.size;
+      this.strings.set(s, id);
+    }
+    this.push(id);
+  }
+
+  private value(v: unknown): void {
+    if (typeof v === 'number') {
+      this.push(KIND.number);
+      this.push(v);
+    } else if (typeof v === 'string') {
+      this.push(KIND.string);
+      this.string(v);
+    } else if (Array.isArray(v)) {
+      this.push(KIND.array);
+      this.push(v.length);
+      for (const x of v) this.value(x);
+    } else if (v === null) this.push(KIND.null);
+    else if (typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      this.push(KIND.object);
+      let keys = 0;
+      for (const _ in o) keys++;
+      this.push(keys);
+      for (const key in o) {
+        this.string(key);
+        this.value(o[key]);
+      }
+    } else if (v === true) this.push(KIND.true);
+    else if (v === false) this.push(KIND.false);
+    else this.push(KIND.undefined);
+  }
+}
+
+/** Distinct strings a Flattener numbers before it starts again: far more than one mesh's names and keys. */
+const MAX_STRINGS = 1_000_000;
