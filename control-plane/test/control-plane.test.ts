@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, until } from '../../test/support/control-plane.ts';
+import { adminClient, meshNodeEnv, startStoreHost, until } from '../../test/support/control-plane.ts';
 import { endpointModule, fixtureModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
-import { nodeToken } from '../auth.ts';
 import { State } from '../state.ts';
 
 const execFileAsync = promisify(execFile);
@@ -102,10 +101,8 @@ function cartVariant(n: number): Uint8Array {
   return out;
 }
 
-/** A node's credential, and the mesh CA its control-plane connection is checked with (mTLS is on). */
-function nodeEnv(id: string): Record<string, string> {
-  return { ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') };
-}
+/** A node's credential and the mesh CA it checks the control plane with (mTLS is on). */
+const nodeEnv = (id: string) => meshNodeEnv(secret, dataDir, id);
 
 beforeAll(async () => {
   cp = await startControlPlane();
@@ -115,23 +112,7 @@ beforeAll(async () => {
   state.close();
   const grpc = cp.info.grpc as string;
   // The carts store's host is a mesh node for its certificate only: every hop, the store's included, is mTLS.
-  storage = await startRoam(
-    [
-      'host',
-      '--tier',
-      'cluster',
-      '--id',
-      'storage',
-      '--listen',
-      '127.0.0.1:0',
-      '--store',
-      'carts=memory',
-      '--control-plane',
-      grpc,
-      '--stores-only',
-    ],
-    nodeEnv('storage'),
-  );
+  storage = await startStoreHost(grpc, nodeEnv('storage'));
   for (const [id, tier] of [
     ['h1', 'cluster'],
     ['h2', 'cluster'],

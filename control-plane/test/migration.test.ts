@@ -6,10 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, type Json, startControlPlane, until } from '../../test/support/control-plane.ts';
+import {
+  adminClient,
+  type Json,
+  meshNodeEnv,
+  startControlPlane,
+  startStoreHost,
+  until,
+} from '../../test/support/control-plane.ts';
 import { endpointModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
-import { nodeToken } from '../auth.ts';
 import type { MigrationRecord } from '../migration.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'roam-migrate-'));
@@ -44,10 +50,8 @@ async function startNode(id: string, tier: string, grpc: string, storage: string
   );
 }
 
-/** A node's credential, and the mesh CA its control-plane connection is checked with (mTLS is on). */
-function nodeEnv(id: string): Record<string, string> {
-  return { ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') };
-}
+/** A node's credential and the mesh CA it checks the control plane with (mTLS is on). */
+const nodeEnv = (id: string) => meshNodeEnv(secret, dataDir, id);
 
 /** GETs through the proxy from several loops until stopped; every answer is checked, not only its status. */
 function steadyLoad(paths: { path: string; check: (body: string) => boolean }[], concurrency = 4) {
@@ -126,23 +130,7 @@ async function restartableControlPlane(grpc: string, adminAt: string): Promise<R
 beforeAll(async () => {
   cp = await restartableControlPlane('127.0.0.1:0', '127.0.0.1:0');
   // The carts store's host is a mesh node for its certificate only: every hop, the store's included, is mTLS.
-  const storage = await startRoam(
-    [
-      'host',
-      '--tier',
-      'cluster',
-      '--id',
-      'storage',
-      '--listen',
-      '127.0.0.1:0',
-      '--store',
-      'carts=memory',
-      '--control-plane',
-      cp.info.grpc as string,
-      '--stores-only',
-    ],
-    nodeEnv('storage'),
-  );
+  const storage = await startStoreHost(cp.info.grpc as string, nodeEnv('storage'));
   const grpc = cp.info.grpc as string;
   hosts.c1 = await startNode('c1', 'cluster', grpc, storage.url);
   hosts.e1 = await startNode('e1', 'edge', grpc, storage.url);

@@ -11,10 +11,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeToken } from '../../control-plane/auth.ts';
 import { listenOn } from '../../core/http.ts';
 import { createLegacyService } from '../../examples/legacy-service/server.ts';
-import { adminClient, type Json, startControlPlane } from '../../test/support/control-plane.ts';
+import {
+  adminClient,
+  type Json,
+  meshNodeEnv,
+  startControlPlane,
+  startStoreHost,
+} from '../../test/support/control-plane.ts';
 import { endpointModule } from '../../test/support/modules.ts';
 import { type RoamProcess, startRoam, stopAll } from '../../test/support/processes.ts';
 import type { EndpointProfile } from '../index.ts';
@@ -77,10 +82,7 @@ beforeAll(async () => {
   const secret = started.secret;
   const grpc = cp.info.grpc as string;
   // mTLS is on: each node's credential, and the mesh CA it checks the control plane with.
-  const nodeEnv = (id: string) => ({
-    ROAM_NODE_TOKEN: nodeToken(secret, id),
-    ROAM_CA: join(dataDir, 'ca.pem'),
-  });
+  const nodeEnv = (id: string) => meshNodeEnv(secret, dataDir, id);
   for (const site of ['eu', 'us']) {
     const id = `p-${site}`;
     proxies[site] = await startRoam(
@@ -102,25 +104,7 @@ beforeAll(async () => {
     );
   }
   // The carts store's host is a mesh node for its certificate only (every hop, the store's included, is mTLS).
-  const storage = await startRoam(
-    [
-      'host',
-      '--tier',
-      'cluster',
-      '--id',
-      'storage',
-      '--location',
-      'storage',
-      '--listen',
-      '127.0.0.1:0',
-      '--store',
-      'carts=memory',
-      '--control-plane',
-      grpc,
-      '--stores-only',
-    ],
-    nodeEnv('storage'),
-  );
+  const storage = await startStoreHost(grpc, nodeEnv('storage'), ['--location', 'storage']);
   await startRoam(
     [
       'host',

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { type RoamProcess, startRoam } from '../../cli/spawn.ts';
+import { nodeToken } from '../../control-plane/auth.ts';
 import { State } from '../../control-plane/state.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: callers read the admin API's JSON loosely, field by field.
@@ -55,4 +56,41 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * What a node started against a control plane with mTLS on needs in its environment: its credential, and the
+ * mesh CA (the control plane's DATA_DIR/ca.pem) it checks the control plane with.
+ */
+export function meshNodeEnv(secret: string, dataDir: string, id: string): Record<string, string> {
+  return { ROAM_NODE_TOKEN: nodeToken(secret, id), ROAM_CA: join(dataDir, 'ca.pem') };
+}
+
+/**
+ * A host serving `carts=memory` to the mesh and running no endpoints: a node for its certificate only, so every
+ * hop to the store is mTLS like the rest (`roam host --stores-only`).
+ */
+export function startStoreHost(
+  grpc: string,
+  env: Record<string, string>,
+  extra: string[] = [],
+): Promise<RoamProcess> {
+  return startRoam(
+    [
+      'host',
+      '--tier',
+      'cluster',
+      '--id',
+      'storage',
+      '--listen',
+      '127.0.0.1:0',
+      '--store',
+      'carts=memory',
+      '--control-plane',
+      grpc,
+      '--stores-only',
+      ...extra,
+    ],
+    env,
+  );
 }
